@@ -1,0 +1,31 @@
+/** Local delivery connector: one Maildir per recipient, durable before it reports `delivered`. */
+import { MaildirWriter } from './maildir.ts';
+import type { Connector, ConnectorItem, RecipientOutcome } from './connector.ts';
+
+/** Errors that will not go away by waiting are permanent; the rest (ENOSPC, EIO …) are retried. */
+const PERMANENT = new Set(['EINVAL', 'ENAMETOOLONG']);
+
+export class MaildirConnector implements Connector {
+  readonly name = 'maildir';
+  readonly #writer: MaildirWriter;
+
+  constructor(root: string, hostname: string) {
+    this.#writer = new MaildirWriter({ root, hostname });
+  }
+
+  async deliver(items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {
+    const flat = items.flatMap((item) => item.recipients.map((r) => ({ domain: r.domain, localPart: r.localPart, message: item.message })));
+    const results = await this.#writer.deliver(flat);
+    let at = 0;
+    return items.map((item) =>
+      item.recipients.map((r): RecipientOutcome => {
+        const res = results[at++];
+        if (res?.ok) return { index: r.index, outcome: 'delivered', detail: res.path };
+        const err = res?.error ?? { code: 'EIO', message: 'no result' };
+        return PERMANENT.has(err.code)
+          ? { index: r.index, outcome: 'failed', reply: `550 5.1.3 cannot deliver to this mailbox (${err.code})` }
+          : { index: r.index, outcome: 'deferred', reply: `451 4.3.0 mailbox write failed (${err.code})` };
+      }),
+    );
+  }
+}

@@ -1,0 +1,179 @@
+/** Wires the server together from a validated config: spool, SMTP listener, queue runner, management API. */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Config } from './config/schema.ts';
+import { splitHostPort } from './config/load-config.ts';
+import type { LogFn } from './log/logger.ts';
+import { JournalStore } from './spool/journal-store.ts';
+import { newQueueId } from './spool/queue-id.ts';
+import { SmtpListener } from './smtp/smtp-listener.ts';
+import { NetworkList } from './smtp/cidr.ts';
+import { PasswordTable } from './smtp/password.ts';
+import { loadTlsMaterial, type TlsMaterial } from './smtp/tls-material.ts';
+import { createAcceptor } from './pipeline/accept-message.ts';
+import { Router } from './pipeline/router.ts';
+import { QueueRunner } from './pipeline/queue-runner.ts';
+import { MaildirConnector } from './delivery/maildir-connector.ts';
+import { createApiApp } from './api/app.ts';
+import { serveApi, type ApiServer } from './api/serve-api.ts';
+import { VERSION } from './version.ts';
+
+export interface RunningServer {
+  hostname: string;
+  dataDir: string;
+  mailboxDir: string;
+  smtp: { host: string; port: number };
+  api: { host: string; port: number } | null;
+  tls: TlsMaterial;
+  recovered: { messages: number; quarantined: number };
+  spool: JournalStore;
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+    this.code = code;
+  }
+}
+
+/** One server per data dir: a second one would share the spool without coordination. */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, 'sluice.pid');
+  try {
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new StartupError('DATA_DIR_IN_USE', `data dir ${dataDir} is in use by process ${pid}`);
+    }
+  } catch (err) {
+    if (err instanceof StartupError) throw err;
+  }
+  await writeFile(file, `${process.pid}\n`);
+  return () => rm(file, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+export async function startServer(config: Config, log: LogFn): Promise<RunningServer> {
+  const dataDir = resolve(config.dataDir);
+  const hostname = config.hostname ?? osHostname();
+  await mkdir(dataDir, { recursive: true });
+  const unlock = await lockDataDir(dataDir);
+  const started = Date.now();
+  const cleanups: (() => Promise<void>)[] = [unlock];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
+  };
+  try {
+    const spool = new JournalStore({ dir: join(dataDir, 'spool'), log });
+    const report = await spool.open();
+    cleanups.push(() => spool.close());
+    for (const q of report.quarantined) log('warn', 'spool.quarantined', { file: q.file, reason: q.reason });
+    if (report.recovered > 0) log('info', 'spool.recovered', { messages: report.recovered });
+
+    const smtpCfg = config.smtp;
+    const tlsMaterial = await loadTlsMaterial(dataDir, hostname, smtpCfg.tls);
+    const passwords = new PasswordTable(smtpCfg.auth.users);
+    const domains = new Set(config.domains);
+    const listener = new SmtpListener({
+      maxConnections: smtpCfg.limits.connections,
+      maxConnectionsPerClient: smtpCfg.limits.connectionsPerClient,
+      greetingDelayMs: smtpCfg.greetingDelayMs,
+      secureContext: tlsMaterial.context,
+      relayNetworks: new NetworkList(smtpCfg.relayNetworks),
+      session: {
+        hostname,
+        limits: smtpCfg.limits,
+        timeouts: smtpCfg.timeouts,
+        isLocalDomain: (d) => domains.has(d),
+        tlsAvailable: true,
+        authAvailable: passwords.size > 0,
+        allowPlaintextAuth: smtpCfg.auth.allowPlaintext,
+      },
+      ports: {
+        commit: createAcceptor({ spool, hostname, newId: newQueueId, now: Date.now, log }),
+        verifyPassword: async (user, password) => {
+          try {
+            return (await passwords.verify(user, password)) ? 'ok' : 'invalid';
+          } catch {
+            return 'error';
+          }
+        },
+        log,
+      },
+      onConnectionClosed: (s) =>
+        log('info', 'smtp.connection', {
+          client: s.remoteAddress,
+          helo: s.helo ?? undefined,
+          tls: s.tls ? s.tls.protocol : undefined,
+          user: s.user ?? undefined,
+          messages: s.messages,
+          rejected: s.rejected,
+          end: s.end,
+          ms: s.durationMs,
+        }),
+    });
+    const smtpAt = splitHostPort(smtpCfg.listen);
+    let smtp: { host: string; port: number };
+    try {
+      smtp = await listener.listen(smtpAt.host, smtpAt.port);
+    } catch (err) {
+      throw new StartupError('SMTP_LISTEN', `cannot listen for SMTP on ${smtpCfg.listen}: ${(err as Error).message}`, { cause: err });
+    }
+    cleanups.push(() => listener.close());
+
+    const mailboxDir = join(dataDir, 'mailboxes');
+    const runner = new QueueRunner({
+      spool,
+      router: new Router({ domains: config.domains }),
+      connectors: [new MaildirConnector(mailboxDir, hostname)],
+      log,
+      batchSize: config.delivery.batchSize,
+    });
+    runner.start();
+    cleanups.push(() => runner.stop());
+
+    let api: ApiServer | null = null;
+    if (config.api.enabled) {
+      const app = createApiApp({
+        version: VERSION,
+        startedAt: started,
+        smtp: { listen: `${smtp.host}:${smtp.port}`, connections: () => listener.connections },
+        queue: () => spool.stats(),
+      });
+      const at = splitHostPort(config.api.listen);
+      try {
+        api = await serveApi(app, at.host, at.port);
+      } catch (err) {
+        throw new StartupError('API_LISTEN', `cannot listen for the API on ${config.api.listen}: ${(err as Error).message}`, { cause: err });
+      }
+      const running = api;
+      cleanups.push(() => running.close());
+    }
+
+    return {
+      hostname,
+      dataDir,
+      mailboxDir,
+      smtp,
+      api: api && { host: api.host, port: api.port },
+      tls: tlsMaterial,
+      recovered: { messages: report.recovered, quarantined: report.quarantined.length },
+      spool,
+      close: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,140 @@
+/** The socket edge of one SMTP session: timers, TLS upgrade, back-pressure. Protocol lives in session.ts. */
+import type net from 'node:net';
+import tls from 'node:tls';
+import { SmtpSession, type SessionConfig, type SessionPorts, type TlsInfo } from './session.ts';
+
+/** Stop reading from a client whose unprocessed input passes this. */
+const READ_BACKLOG_LIMIT = 1024 * 1024;
+/** A client that does not read its replies is cut off past this. */
+const WRITE_BACKLOG_LIMIT = 1024 * 1024;
+const CLOSE_GRACE_MS = 5000;
+
+export interface ConnectionOptions {
+  session: SessionConfig;
+  ports: SessionPorts;
+  secureContext: tls.SecureContext | null;
+  /** Wait this long before the greeting; a client that talks first is an early talker. 0: greet at once. */
+  greetingDelayMs: number;
+  onClose(summary: ConnectionSummary): void;
+}
+
+export interface ConnectionSummary {
+  remoteAddress: string;
+  remotePort: number;
+  helo: string | null;
+  user: string | null;
+  tls: TlsInfo | null;
+  messages: number;
+  rejected: number;
+  end: string;
+  durationMs: number;
+}
+
+/** Runs an SMTP session on an accepted socket; returns a handle the listener uses at shutdown. */
+export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { shutdown(): void } {
+  const started = Date.now();
+  let stream: net.Socket | tls.TLSSocket = socket;
+  let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let idleMs: number | null = null;
+  let greeted = opts.greetingDelayMs <= 0;
+  let closing = false;
+  let finished = false;
+
+  socket.setNoDelay(true);
+
+  const clearTimers = (): void => {
+    clearTimeout(deadlineTimer);
+    clearTimeout(idleTimer);
+  };
+  const armIdle = (): void => {
+    clearTimeout(idleTimer);
+    if (idleMs !== null) idleTimer = setTimeout(() => session.timeout(), idleMs);
+  };
+
+  const onData = (chunk: Buffer): void => {
+    if (!greeted) {
+      greeted = true;
+      return session.pregreet();
+    }
+    if (idleMs !== null) armIdle();
+    session.push(chunk);
+    if (session.backlog > READ_BACKLOG_LIMIT) stream.pause();
+  };
+
+  const session = new SmtpSession(opts.session, opts.ports, {
+    write(text) {
+      if (stream.destroyed) return;
+      if (stream.writableLength > WRITE_BACKLOG_LIMIT) return void stream.destroy();
+      stream.write(text);
+    },
+    close() {
+      if (closing) return;
+      closing = true;
+      clearTimers();
+      stream.end();
+      setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref?.();
+    },
+    startTls() {
+      const context = opts.secureContext;
+      if (context === null) return Promise.reject(new Error('no TLS context'));
+      // Detach first: whatever arrives from here on belongs to the TLS layer, never to the session.
+      socket.removeListener('data', onData);
+      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+      stream = secure;
+      return new Promise<TlsInfo>((resolve, reject) => {
+        secure.once('secure', () => {
+          secure.removeListener('error', reject);
+          secure.on('error', () => {});
+          secure.on('data', onData);
+          resolve({ protocol: secure.getProtocol() ?? 'TLS', cipher: secure.getCipher()?.name ?? 'unknown' });
+        });
+        secure.once('error', reject);
+        secure.once('close', () => reject(new Error('closed during TLS handshake')));
+      });
+    },
+    deadline(ms) {
+      clearTimeout(deadlineTimer);
+      if (ms !== null) deadlineTimer = setTimeout(() => session.timeout(), ms);
+    },
+    idle(ms) {
+      idleMs = ms;
+      armIdle();
+    },
+    drained() {
+      if (stream.isPaused()) stream.resume();
+    },
+  });
+
+  socket.on('data', onData);
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    if (finished) return;
+    finished = true;
+    clearTimers();
+    session.closedByPeer();
+    opts.onClose({
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      helo: session.helo,
+      user: session.user,
+      tls: session.tls,
+      messages: session.stats.messages,
+      rejected: session.stats.rejected,
+      end: session.stats.end,
+      durationMs: Date.now() - started,
+    });
+  });
+
+  if (greeted) session.start();
+  else {
+    const timer = setTimeout(() => {
+      if (greeted) return;
+      greeted = true;
+      session.start();
+    }, opts.greetingDelayMs);
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  return { shutdown: () => session.shutdown() };
+}
