@@ -82,11 +82,14 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
       socket.removeListener('data', onData);
       const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
       stream = secure;
+      // Listen at once: some runtimes emit early application data before 'secure' and drop it if
+      // nobody listens. The session is still awaiting this promise, so it frames that data only
+      // after it has reset its state for the TLS session.
+      secure.on('data', onData);
       return new Promise<TlsInfo>((resolve, reject) => {
         secure.once('secure', () => {
           secure.removeListener('error', reject);
           secure.on('error', () => {});
-          secure.on('data', onData);
           resolve({ protocol: secure.getProtocol() ?? 'TLS', cipher: secure.getCipher()?.name ?? 'unknown' });
         });
         secure.once('error', reject);

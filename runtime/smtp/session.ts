@@ -376,8 +376,8 @@ export class SmtpSession {
       this.#ports.log('info', 'smtp.tls.failed', { error: String((err as Error)?.message ?? err) });
       return this.#close('tls-failed');
     }
-    // RFC 3207 4.2: forget everything learned before the handshake.
-    this.#framer.discard();
+    // RFC 3207 4.2: forget everything learned before the handshake. (The framer holds only
+    // data received over TLS now: the edge stopped feeding plaintext when startTls() was called.)
     this.#tls = info;
     this.#helo = null;
     this.#esmtp = false;
