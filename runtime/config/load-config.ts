@@ -17,11 +17,10 @@ export class ConfigError extends Error {
 export function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string[] {
   return issues.map((issue) => {
     const path = v.getDotPath(issue) ?? '(root)';
-    const received = issue.received === undefined ? '' : ` (got ${issue.received})`;
-    if (issue.type === 'strict_object' || issue.type === 'object' && issue.kind === 'schema' && issue.expected === 'never') {
-      return `${path}: unknown field${received}`;
-    }
-    return `${path}: ${issue.message}${issue.expected && !issue.message.includes(issue.expected) ? `, expected ${issue.expected}` : ''}`;
+    if (issue.type === 'strict_object' && issue.expected === 'never') return `${path}: unknown field`;
+    // valibot's own messages already say "Expected … but received …"; ours name what is expected.
+    if (issue.message.startsWith('Invalid ')) return `${path}: ${issue.message}`;
+    return `${path}: ${issue.message} (got ${issue.received})`;
   });
 }
 

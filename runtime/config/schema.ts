@@ -8,6 +8,7 @@ const MiB = 1024 * 1024;
 export const ListenAddressSchema = v.pipe(
   v.string(),
   v.regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:2525'),
+  v.check((s) => !/:\d+$/.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'expected a port number up to 65535'),
 );
 
 const positive = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max));
