@@ -1,0 +1,247 @@
+// SMTP servers under test for bench/smtp-load.ts: started as child processes on 127.0.0.1, measured, torn down.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HOST = '127.0.0.1';
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TARGET_NAMES = ['baseline', 'sluice', 'stock'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export type RunningTarget = {
+  name: TargetName;
+  port: number;
+  child: ChildProcess;
+  /** Maildir root whose <domain>/<user>/new folders receive delivered mail (sluice only). */
+  mailboxes: string | undefined;
+  /** Temp directory this bench created for the target (its output log, Sluice's data and config). */
+  workDir: string;
+  /** Last output of the child, shown when it fails. */
+  output: () => string;
+};
+
+export type TargetOptions = {
+  /** Concurrent client connections the run will open, to size Sluice's per-client limits. */
+  connections: number;
+  /** Keep Sluice's default connection limits instead of raising them for a one-address load generator. */
+  stockLimits: boolean;
+  readyMs?: number;
+};
+
+/** Whether the Sluice CLI is present in this checkout. */
+export function sluiceAvailable(): boolean {
+  return existsSync(path.join(REPO_ROOT, 'bin', 'sluice.mjs'));
+}
+
+const started = new Set<ChildProcess>();
+
+// Children die with the bench, whatever way it ends (pid-based, only what this module spawned).
+process.on('exit', () => {
+  for (const child of started) if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+});
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function command(name: TargetName, port: number, workDir: string): string[] {
+  switch (name) {
+    case 'baseline':
+      return ['--import', 'tsx', 'bench/baseline-smtp-server.ts', '--port', String(port)];
+    case 'stock':
+      return ['--import', 'tsx', 'bench/baseline-smtp-server.ts', '--port', String(port), '--stock'];
+    case 'sluice':
+      // --no-api: the management API would otherwise bind a fixed port (8025) that a second run collides with
+      return [
+        'bin/sluice.mjs', 'serve', '--smtp', `${HOST}:${port}`, '--data', path.join(workDir, 'data'),
+        '--domain', 'example.com', '--no-api', '--config', path.join(workDir, 'config.json'),
+      ];
+  }
+}
+
+/**
+ * Sluice's defaults allow 20 connections per client address and 1000 messages per connection. One
+ * load generator is one address, and the server counts a connection until its socket has closed, so a
+ * client that never holds more than N open still meets 421s near the limit: raise both, as one would for
+ * a trusted relay, unless the stock limits are asked for. The baseline has no such limits at all.
+ */
+function sluiceConfig(opts: TargetOptions): object {
+  if (opts.stockLimits) return {};
+  const limit = Math.min(100_000, Math.max(200, opts.connections * 4));
+  return { smtp: { limits: { connections: limit, connectionsPerClient: limit, messagesPerConnection: 1_000_000 } } };
+}
+
+/** Starts one target and resolves once its port accepts connections (at most `readyMs`). */
+export async function startTarget(name: TargetName, opts: TargetOptions): Promise<RunningTarget> {
+  const readyMs = opts.readyMs ?? 20_000;
+  const port = await freePort();
+  const workDir = mkdtempSync(path.join(os.tmpdir(), `smtp-load-${name}-`));
+  if (name === 'sluice') writeFileSync(path.join(workDir, 'config.json'), JSON.stringify(sluiceConfig(opts)));
+  // output goes to a file, not a pipe, so that the bench process spends no CPU draining a server's log
+  const logFile = path.join(workDir, 'output.log');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, command(name, port, workDir), {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  closeSync(logFd);
+  started.add(child);
+  const target: RunningTarget = {
+    name,
+    port,
+    child,
+    mailboxes: name === 'sluice' ? path.join(workDir, 'data', 'mailboxes') : undefined,
+    workDir,
+    output: () => tail(logFile, 4000),
+  };
+  const t0 = performance.now();
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const out = target.output();
+      await stopTarget(target);
+      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before listening:\n${out}`);
+    }
+    if (performance.now() - t0 > readyMs) {
+      const out = target.output();
+      await stopTarget(target);
+      throw new Error(`${name} did not accept connections on ${HOST}:${port} within ${readyMs} ms:\n${out}`);
+    }
+    await sleep(50);
+  }
+  return target;
+}
+
+function tail(file: string, bytes: number): string {
+  try {
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    const buf = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    closeSync(fd);
+    return buf.toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; removes the target's temp directory unless `keep`. */
+export async function stopTarget(target: RunningTarget, graceMs = 5000, keep = false): Promise<void> {
+  const { child } = target;
+  if (child.exitCode === null && child.signalCode === null && child.pid) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    process.kill(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  started.delete(child);
+  if (!keep) rmSync(target.workDir, { recursive: true, force: true });
+}
+
+/**
+ * CPU time (ms) of a process and its live descendants plus its reaped children, from /proc.
+ * Undefined where /proc is missing (non-Linux).
+ */
+export function processTreeCpuMs(pid: number): number | undefined {
+  const ticks = 100; // USER_HZ, 100 on every Linux ABI Node supports
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return undefined;
+  }
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const e of entries) {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+      // fields after the parenthesised command name: state ppid … utime(14) stime(15) cutime(16) cstime(17)
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(e), Number(f[1]));
+      cpu.set(Number(e), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  if (!cpu.has(pid)) return undefined;
+  let total = 0;
+  for (const [p, c] of cpu) {
+    let q: number | undefined = p;
+    for (let depth = 0; q !== undefined && q > 1 && depth < 32; depth++) {
+      if (q === pid) {
+        total += c;
+        break;
+      }
+      q = parent.get(q);
+    }
+  }
+  return (total / ticks) * 1000;
+}
+
+/** Files in <mailboxes>/<domain>/<user>/new, summed over users; 0 while the tree does not exist. */
+export function countDelivered(mailboxes: string, domain: string): number {
+  const root = path.join(mailboxes, domain);
+  let users: string[];
+  try {
+    users = readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const user of users) {
+    try {
+      n += readdirSync(path.join(root, user, 'new')).length;
+    } catch {
+      // not a mailbox (yet)
+    }
+  }
+  return n;
+}
+
+/**
+ * Polls until `expected` messages are in the Maildir tree or `limitMs` passes. Returns the lag in ms
+ * (undefined on timeout) and how many were there at the start and at the end.
+ */
+export async function waitForDelivery(
+  mailboxes: string,
+  domain: string,
+  expected: number,
+  limitMs: number,
+): Promise<{ lagMs: number | undefined; atStart: number; delivered: number }> {
+  const t0 = performance.now();
+  const atStart = countDelivered(mailboxes, domain);
+  let delivered = atStart;
+  while (delivered < expected) {
+    if (performance.now() - t0 > limitMs) return { lagMs: undefined, atStart, delivered };
+    await sleep(25);
+    delivered = countDelivered(mailboxes, domain);
+  }
+  return { lagMs: performance.now() - t0, atStart, delivered };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
