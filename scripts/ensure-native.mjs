@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Postinstall: make sure isolated-vm's native addon works in this Node, rebuilding it if it does not.
+// Postinstall: make sure isolated-vm's native addon works in this Node, building it if it does not.
 //
-// isolated-vm's own install script builds with `node-gyp rebuild -j max`, a parallel build that has
-// been seen to fail with a race, and its script is skipped entirely when a package manager does not
-// allow it. Either way the addon is missing or stale; one serial rebuild (`-j 1`) fixes it. When the
-// addon already works this costs one short Node start and never fails the install.
+// isolated-vm's own install script (`prebuild-install || node-gyp rebuild -j max`) is denied in
+// package.json's allowScripts: its parallel build has been seen to fail with a race, and a failing
+// dependency script aborts and rolls back the whole `npm install` before this script could repair
+// anything. So this script does that install itself, the same way but with a serial build: try
+// isolated-vm's prebuilt binary, else `node-gyp rebuild --release -j 1`. When the addon already
+// works (a repeated install, or another package manager built it), it costs one short Node start.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PREBUILD_TIMEOUT_MS = 60_000;
 const say = (line) => console.log(`ensure-native: ${line}`);
 
 // Create an isolate and run code in it, not just require(): a binary built for another Node ABI
@@ -24,6 +27,7 @@ isolate.dispose();
 if (result !== 42) throw new Error('isolated-vm returned ' + result);
 `;
 
+/** null when isolated-vm works, else the reason it does not. */
 function probe() {
   const run = spawnSync(process.execPath, ['--no-node-snapshot', '-e', PROBE], { cwd: ROOT, encoding: 'utf8' });
   if (run.status === 0) return null;
@@ -32,9 +36,9 @@ function probe() {
   return reason ?? (run.signal ? `killed by ${run.signal}` : `exit code ${run.status}`);
 }
 
-function isolatedVmDir() {
+function resolveFrom(dir, request) {
   try {
-    return path.dirname(createRequire(path.join(ROOT, 'package.json')).resolve('isolated-vm/package.json'));
+    return createRequire(path.join(dir, 'package.json')).resolve(request);
   } catch {
     return null;
   }
@@ -47,16 +51,14 @@ function findNodeGyp() {
     process.env.npm_execpath && path.join(path.dirname(process.env.npm_execpath), '../node_modules/node-gyp/bin/node-gyp.js'),
     path.join(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
     path.join(path.dirname(process.execPath), 'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'), // Windows layout
+    resolveFrom(ROOT, 'node-gyp/bin/node-gyp.js'),
   ];
-  try {
-    candidates.push(createRequire(path.join(ROOT, 'package.json')).resolve('node-gyp/bin/node-gyp.js'));
-  } catch { /* not installed locally */ }
   return candidates.find((c) => c && c.endsWith('.js') && existsSync(c)) ?? null;
 }
 
 /**
  * Outside npm (no npm_config_nodedir), use the headers installed beside this Node when they are
- * for exactly this version, so the rebuild does not need to download them.
+ * for exactly this version, so that the build does not need to download them.
  */
 function localNodedir() {
   if (process.env.npm_config_nodedir) return null;
@@ -69,52 +71,68 @@ function localNodedir() {
   return version === process.versions.node ? prefix : null;
 }
 
-function main() {
-  // `npm install --package-lock-only` runs this script too, with nothing installed.
-  if (process.env.npm_config_package_lock_only === 'true') return 0;
-  const dir = isolatedVmDir();
-  if (!dir) {
-    say('isolated-vm is not installed here; nothing to check');
-    return 0;
-  }
-  const first = probe();
-  if (first === null) {
-    say(`isolated-vm ${readVersion(dir)} loads in Node ${process.version}; nothing to do`);
-    return 0;
-  }
-
-  const nodeGyp = findNodeGyp();
-  if (!nodeGyp) {
-    console.error(`ensure-native: isolated-vm does not load (${first}) and node-gyp was not found to rebuild it.`);
-    console.error('ensure-native: install a C++ toolchain and python3, then run `npm rebuild isolated-vm`.');
-    return 1;
-  }
-  say(`isolated-vm does not load (${first}); rebuilding it with node-gyp -j 1 (takes a few minutes)`);
-  const nodedir = localNodedir();
-  const gyp = (...args) => spawnSync(process.execPath, [nodeGyp, ...args, ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
-    cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const build = gyp('rebuild', '--release', '-j', '1');
-  const after = probe();
-  if (build.status !== 0 || after !== null) {
-    const why = build.status !== 0 ? `node-gyp rebuild exited with ${build.status ?? build.signal}` : after;
-    console.error(`ensure-native: isolated-vm still does not load after a rebuild (${why}).`);
-    console.error('ensure-native: it needs a C++17 compiler, make and python3 (Debian: build-essential python3);');
-    console.error(`ensure-native: node-gyp's log is above; its work is in ${path.join(dir, 'build')}. Sandboxed agents cannot run on Node without it.`);
-    return 1;
-  }
-  gyp('clean'); // as isolated-vm's own install does: the addon lives in out/, build/ is scratch
-  say(`rebuilt isolated-vm ${readVersion(dir)} for Node ${process.version}; it loads now`);
-  return 0;
-}
-
 function readVersion(dir) {
   try {
     return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
   } catch {
     return '';
   }
+}
+
+/** isolated-vm's published binary for this platform and Node ABI, if there is one and it can be fetched. */
+function tryPrebuilt(dir) {
+  if (process.env.npm_config_build_from_source === 'true') return false;
+  const bin = resolveFrom(dir, 'prebuild-install/bin.js');
+  if (!bin) return false;
+  const run = spawnSync(process.execPath, [bin], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'], timeout: PREBUILD_TIMEOUT_MS });
+  return run.status === 0 && probe() === null;
+}
+
+function main() {
+  // `npm install --package-lock-only` runs this script too, with nothing installed.
+  if (process.env.npm_config_package_lock_only === 'true') return 0;
+  const manifest = resolveFrom(ROOT, 'isolated-vm/package.json');
+  const dir = manifest && path.dirname(manifest);
+  if (!dir) {
+    say('isolated-vm is not installed here; nothing to check');
+    return 0;
+  }
+  const version = `isolated-vm ${readVersion(dir)}`;
+  const first = probe();
+  if (first === null) {
+    say(`${version} loads in Node ${process.version}; nothing to do`);
+    return 0;
+  }
+  const built = existsSync(path.join(dir, 'out/isolated_vm.node'));
+  const state = built ? `does not load (${first})` : 'is not built yet';
+
+  if (tryPrebuilt(dir)) {
+    say(`${version} ${state}; installed its prebuilt binary for Node ${process.version}`);
+    return 0;
+  }
+  const nodeGyp = findNodeGyp();
+  if (!nodeGyp) {
+    console.error(`ensure-native: ${version} ${state}, and node-gyp was not found to build it.`);
+    console.error('ensure-native: install npm (it bundles node-gyp), a C++ compiler, make and python3, then run `node scripts/ensure-native.mjs`.');
+    return 1;
+  }
+  say(`${version} ${state}; building it with node-gyp -j 1 (a few minutes)`);
+  const nodedir = localNodedir();
+  const gyp = (...args) => spawnSync(process.execPath, [nodeGyp, ...args, ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
+    cwd: dir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const build = gyp('rebuild', '--release', '-j', '1');
+  const after = build.status === 0 ? probe() : `node-gyp rebuild exited with ${build.status ?? build.signal}`;
+  if (after !== null) {
+    console.error(`ensure-native: ${version} still does not load after building it (${after}).`);
+    console.error('ensure-native: building needs a C++17 compiler, make and python3 (Debian: build-essential python3).');
+    console.error(`ensure-native: node-gyp's log is above; its work is in ${path.join(dir, 'build')}. Sandboxed agents cannot run on Node without it.`);
+    return 1;
+  }
+  gyp('clean'); // as isolated-vm's own install does: the addon lives in out/, build/ is scratch
+  say(`built ${version} for Node ${process.version}; it loads now`);
+  return 0;
 }
 
 process.exitCode = main();

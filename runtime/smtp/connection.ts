@@ -15,6 +15,8 @@ export interface ConnectionOptions {
   secureContext: tls.SecureContext | null;
   /** Wait this long before the greeting; a client that talks first is an early talker. 0: greet at once. */
   greetingDelayMs: number;
+  /** The session is over (we closed it, or the peer did): the connection no longer counts against limits. */
+  onRelease(): void;
   onClose(summary: ConnectionSummary): void;
 }
 
@@ -40,6 +42,12 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
   let greeted = opts.greetingDelayMs <= 0;
   let closing = false;
   let finished = false;
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    opts.onRelease();
+  };
 
   socket.setNoDelay(true);
 
@@ -72,6 +80,7 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
       if (closing) return;
       closing = true;
       clearTimers();
+      release();
       stream.end();
       setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref?.();
     },
@@ -115,6 +124,7 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
     if (finished) return;
     finished = true;
     clearTimers();
+    release();
     session.closedByPeer();
     opts.onClose({
       remoteAddress: socket.remoteAddress ?? '',

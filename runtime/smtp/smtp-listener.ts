@@ -22,7 +22,10 @@ export class SmtpListener {
   readonly #opts: ListenerOptions;
   readonly #server: net.Server;
   readonly #perClient = new Map<string, number>();
+  /** Sessions still running, by socket (what counts against the limits). */
   readonly #live = new Map<net.Socket, { shutdown(): void }>();
+  /** Sockets not yet closed, including sessions that already said goodbye. */
+  readonly #open = new Set<net.Socket>();
 
   constructor(opts: ListenerOptions) {
     this.#opts = opts;
@@ -48,6 +51,8 @@ export class SmtpListener {
     const ip = socket.remoteAddress ?? '';
     const fromClient = this.#perClient.get(ip) ?? 0;
     socket.on('error', () => {});
+    this.#open.add(socket);
+    socket.once('close', () => this.#open.delete(socket));
     if (this.#live.size >= this.#opts.maxConnections) return refuse(socket, 'tooManyConnections');
     if (fromClient >= this.#opts.maxConnectionsPerClient) return refuse(socket, 'tooManyClientConnections');
     this.#perClient.set(ip, fromClient + 1);
@@ -60,13 +65,13 @@ export class SmtpListener {
       ports: this.#opts.ports,
       secureContext: this.#opts.secureContext,
       greetingDelayMs: this.#opts.greetingDelayMs,
-      onClose: (summary) => {
+      onRelease: () => {
         this.#live.delete(socket);
         const n = (this.#perClient.get(ip) ?? 1) - 1;
         if (n <= 0) this.#perClient.delete(ip);
         else this.#perClient.set(ip, n);
-        this.#opts.onConnectionClosed(summary);
       },
+      onClose: (summary) => this.#opts.onConnectionClosed(summary),
     });
     this.#live.set(socket, handle);
   }
@@ -76,8 +81,8 @@ export class SmtpListener {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const handle of this.#live.values()) handle.shutdown();
     const deadline = Date.now() + graceMs;
-    while (this.#live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const socket of this.#live.keys()) socket.destroy();
+    while (this.#open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const socket of this.#open) socket.destroy();
     await closed;
   }
 }
