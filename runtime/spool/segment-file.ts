@@ -1,0 +1,98 @@
+// One journal segment file: positioned appends and reads, sync, truncate, and a close that waits for readers.
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newSegmentHeader, segmentFileName, type SegmentHeader } from './segment-header.ts';
+
+export class SegmentFile {
+  readonly number: number;
+  readonly path: string;
+  readonly header: SegmentHeader;
+  /** Bytes known to be on disk and valid; appends go here. 0 until the header's first write. */
+  size: number;
+  /** No more appends: a write or sync failed, or the segment is full. Reads still work. */
+  sealed = false;
+  /** The file was created and its directory entry is not yet known to be durable. */
+  needsDirSync: boolean;
+  private readonly handle: FileHandle;
+  private reads = 0;
+  private whenDrained: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(number: number, path: string, handle: FileHandle, header: SegmentHeader, size: number, fresh: boolean) {
+    this.number = number;
+    this.path = path;
+    this.handle = handle;
+    this.header = header;
+    this.size = size;
+    this.needsDirSync = fresh;
+  }
+
+  /** Creates (or clobbers) the file for a new segment; its header goes out with the first batch. */
+  static async create(dir: string, number: number): Promise<SegmentFile> {
+    const path = join(dir, segmentFileName(number));
+    const handle = await open(path, 'w+');
+    return new SegmentFile(number, path, handle, newSegmentHeader(number), 0, true);
+  }
+
+  /** Writes all of `chunks` at `position`, looping over short writes. */
+  async writeAt(chunks: readonly Uint8Array[], position: number, length: number): Promise<void> {
+    let pending: readonly Uint8Array[] = chunks;
+    let written = 0;
+    while (written < length) {
+      const { bytesWritten } = await this.handle.writev(pending as Uint8Array[], position + written);
+      if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+      written += bytesWritten;
+      if (written < length) pending = skipBytes(pending, bytesWritten);
+    }
+  }
+
+  async datasync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.handle.truncate(size);
+  }
+
+  /** Reads exactly `length` bytes at `offset` into a new array. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.reads++;
+    try {
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) throw Object.assign(new Error(`segment ${this.number} ends early`), { code: 'EIO' });
+        done += bytesRead;
+      }
+      return out;
+    } finally {
+      this.reads--;
+      if (this.reads === 0) this.whenDrained?.();
+    }
+  }
+
+  /** Closes once in-flight reads are done; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async (): Promise<void> => {
+      if (this.reads > 0) await new Promise<void>((resolve) => (this.whenDrained = resolve));
+      await this.handle.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** The chunks that remain after the first `count` bytes. */
+function skipBytes(chunks: readonly Uint8Array[], count: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = count;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+    skip = 0;
+  }
+  return rest;
+}
