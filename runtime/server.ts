@@ -136,7 +136,7 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
     const runner = new QueueRunner({
       spool,
       router: new Router({ domains: config.domains }),
-      connectors: [new MaildirConnector(mailboxDir, hostname)],
+      connectors: [new MaildirConnector(mailboxDir, hostname, config.delivery.concurrency)],
       log,
       batchSize: config.delivery.batchSize,
     });

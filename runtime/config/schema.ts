@@ -81,7 +81,8 @@ export const ConfigSchema = v.strictObject({
   ),
   delivery: v.optional(
     v.strictObject({
-      concurrency: v.optional(positive(1024), 16),
+      /** Maildir files written at once; low, so delivery leaves the I/O pool to the spool's fsyncs. */
+      concurrency: v.optional(positive(1024), 4),
       batchSize: v.optional(positive(10_000), 64),
     }),
     {},

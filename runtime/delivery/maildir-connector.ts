@@ -9,8 +9,8 @@ export class MaildirConnector implements Connector {
   readonly name = 'maildir';
   readonly #writer: MaildirWriter;
 
-  constructor(root: string, hostname: string) {
-    this.#writer = new MaildirWriter({ root, hostname });
+  constructor(root: string, hostname: string, concurrency?: number) {
+    this.#writer = new MaildirWriter({ root, hostname, ...(concurrency !== undefined ? { concurrency } : {}) });
   }
 
   async deliver(items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {

@@ -20,8 +20,26 @@ function textValue(value: unknown): string {
   return /^[\x21-\x7e]+$/.test(s) && !s.includes('"') && !s.includes('=') ? s : JSON.stringify(s);
 }
 
+/**
+ * Lines written to stdout in one call per event-loop turn: Node writes to files and pipes
+ * synchronously, and a write per line per message costs more than the rest of the logging.
+ */
+function batchedStdout(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const text = `${pending.join('\n')}\n`;
+    pending = [];
+    process.stdout.write(text);
+  };
+  process.once('exit', flush);
+  return (line) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  };
+}
+
 export function createLogger(opts: LoggerOptions): LogFn {
-  const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = opts.write ?? batchedStdout();
   const now = opts.now ?? (() => new Date());
   const min = RANK[opts.level];
   return (level, event, fields = {}) => {
