@@ -43,7 +43,6 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
   let closing = false;
   let finished = false;
   let released = false;
-  let corked = false;
   const release = (): void => {
     if (released) return;
     released = true;
@@ -75,16 +74,6 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
     write(text) {
       if (stream.destroyed) return;
       if (stream.writableLength > WRITE_BACKLOG_LIMIT) return void stream.destroy();
-      // Replies to a pipelined group go out in one segment: cork until the current tick ends.
-      if (!corked) {
-        corked = true;
-        stream.cork();
-        const s = stream;
-        process.nextTick(() => {
-          corked = false;
-          s.uncork();
-        });
-      }
       stream.write(text);
     },
     close() {

@@ -40,6 +40,8 @@ export class SmtpSession {
   #unknown = 0;
   #authFailures = 0;
   #closed = false;
+  /** Replies not yet written. */
+  #out = '';
   /** Reading DATA or a BDAT chunk: the content timers apply, not the command deadline. */
   #inContent = false;
   #busy = false;
@@ -74,6 +76,7 @@ export class SmtpSession {
   /** Sends the greeting and starts waiting for the first command. */
   start(): void {
     this.#send(plainReply(220, [`${this.#config.hostname} ESMTP Sluice`]));
+    this.#flush();
     this.#awaitCommand();
   }
 
@@ -112,6 +115,7 @@ export class SmtpSession {
     } finally {
       this.#busy = false;
     }
+    this.#flush();
     if (!this.#closed) this.#io.drained();
   }
 
@@ -337,6 +341,7 @@ export class SmtpSession {
       this.#rejectMessage('line length');
       return void this.#error('longTextLine', this.#config.limits.textLineOctets);
     }
+    this.#flush();
     const result = await this.#ports.commit(tx, {
       client: this.#config.client,
       helo: this.#helo ?? '',
@@ -367,6 +372,7 @@ export class SmtpSession {
     // CVE-2011-0411: nothing the client sent before the handshake may be executed after it.
     this.#framer.discard();
     this.#send(reply('startTls'));
+    this.#flush();
     this.#io.idle(null);
     this.#io.deadline(this.#config.timeouts.tlsHandshakeMs);
     let info: TlsInfo;
@@ -432,6 +438,7 @@ export class SmtpSession {
   }
 
   async #verify(user: string, password: string): Promise<void> {
+    this.#flush();
     const verdict = await this.#ports.verifyPassword(user, password);
     if (verdict === 'ok') {
       this.#endSasl(null);
@@ -510,12 +517,21 @@ export class SmtpSession {
     this.#close(end);
   }
 
+  /** Queues a reply; replies go out together when the session next waits (RFC 2920: flush before blocking). */
   #send(r: Reply): void {
-    if (!this.#closed) this.#io.write(formatReply(r));
+    if (!this.#closed) this.#out += formatReply(r);
+  }
+
+  #flush(): void {
+    if (this.#out === '') return;
+    const text = this.#out;
+    this.#out = '';
+    this.#io.write(text);
   }
 
   #close(end: SessionEnd): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     this.stats.end = end;
     this.#framer.discard();
