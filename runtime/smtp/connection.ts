@@ -2,6 +2,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { SmtpSession, type SessionConfig, type SessionPorts, type TlsInfo } from './session.ts';
+import { SessionTimer } from './session-timer.ts';
 
 /** Stop reading from a client whose unprocessed input passes this. */
 const READ_BACKLOG_LIMIT = 1024 * 1024;
@@ -36,9 +37,7 @@ export interface ConnectionSummary {
 export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { shutdown(): void } {
   const started = Date.now();
   let stream: net.Socket | tls.TLSSocket = socket;
-  let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  let idleMs: number | null = null;
+  const timer = new SessionTimer(() => session.timeout());
   let greeted = opts.greetingDelayMs <= 0;
   let closing = false;
   let finished = false;
@@ -51,21 +50,13 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
 
   socket.setNoDelay(true);
 
-  const clearTimers = (): void => {
-    clearTimeout(deadlineTimer);
-    clearTimeout(idleTimer);
-  };
-  const armIdle = (): void => {
-    clearTimeout(idleTimer);
-    if (idleMs !== null) idleTimer = setTimeout(() => session.timeout(), idleMs);
-  };
 
   const onData = (chunk: Buffer): void => {
     if (!greeted) {
       greeted = true;
       return session.pregreet();
     }
-    if (idleMs !== null) armIdle();
+    timer.activity();
     session.push(chunk);
     if (session.backlog > READ_BACKLOG_LIMIT) stream.pause();
   };
@@ -79,7 +70,7 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
     close() {
       if (closing) return;
       closing = true;
-      clearTimers();
+      timer.stop();
       release();
       stream.end();
       setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref?.();
@@ -106,12 +97,10 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
       });
     },
     deadline(ms) {
-      clearTimeout(deadlineTimer);
-      if (ms !== null) deadlineTimer = setTimeout(() => session.timeout(), ms);
+      timer.deadline(ms);
     },
     idle(ms) {
-      idleMs = ms;
-      armIdle();
+      timer.idle(ms);
     },
     drained() {
       if (stream.isPaused()) stream.resume();
@@ -123,7 +112,7 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
   socket.on('close', () => {
     if (finished) return;
     finished = true;
-    clearTimers();
+    timer.stop();
     release();
     session.closedByPeer();
     opts.onClose({
@@ -141,12 +130,12 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
 
   if (greeted) session.start();
   else {
-    const timer = setTimeout(() => {
+    const greetTimer = setTimeout(() => {
       if (greeted) return;
       greeted = true;
       session.start();
     }, opts.greetingDelayMs);
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(greetTimer));
   }
 
   return { shutdown: () => session.shutdown() };
