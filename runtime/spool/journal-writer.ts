@@ -142,7 +142,7 @@ export class JournalWriter {
     }
 
     try {
-      await file.writeAt(chunks, start, pos - start);
+      file.writeAt(chunks, start, pos - start);
     } catch (err) {
       const error = spoolErrorFrom(err, 'write journal');
       await this.afterFailedWrite(file, start, error);
