@@ -75,7 +75,7 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
   };
   try {
-    const spool = new JournalStore({ dir: join(dataDir, 'spool'), log });
+    const spool = new JournalStore({ dir: join(dataDir, 'spool'), segmentBytes: config.spool.segmentBytes, log });
     const report = await spool.open();
     cleanups.push(() => spool.close());
     for (const q of report.quarantined) log('warn', 'spool.quarantined', { file: q.file, reason: q.reason });

@@ -79,6 +79,13 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  spool: v.optional(
+    v.strictObject({
+      /** Journal segment size: space is reclaimed a whole segment at a time. */
+      segmentBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(64 * 1024), v.maxValue(1024 * MiB)), 64 * MiB),
+    }),
+    {},
+  ),
   delivery: v.optional(
     v.strictObject({
       /** Maildir files written at once; low, so delivery leaves the I/O pool to the spool's fsyncs. */
