@@ -80,6 +80,8 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
       if (context === null) return Promise.reject(new Error('no TLS context'));
       // Detach first: whatever arrives from here on belongs to the TLS layer, never to the session.
       socket.removeListener('data', onData);
+      // Deno stalls some handshakes if the plain socket is still flowing when it is wrapped.
+      socket.pause();
       const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
       stream = secure;
       // Listen at once: some runtimes emit early application data before 'secure' and drop it if

@@ -5,6 +5,8 @@
  * client did not send with exact CRLFs (SMTP smuggling).
  */
 
+import { Buffer } from 'node:buffer';
+
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
@@ -39,7 +41,8 @@ export interface ContentStats {
 }
 
 export class Framer {
-  #buf: Uint8Array = new Uint8Array(0);
+  /** A Buffer, so that indexOf is a native memchr (typed-array indexOf is far slower on V8). */
+  #buf: Buffer = Buffer.alloc(0);
   #mode: Mode = { kind: 'line' };
   #maxLine: number;
   /** Line-mode overflow: octets being discarded until the next CRLF. */
@@ -57,13 +60,8 @@ export class Framer {
   /** Appends received bytes. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    if (this.#buf.length === 0) this.#buf = chunk;
-    else {
-      const joined = new Uint8Array(this.#buf.length + chunk.length);
-      joined.set(this.#buf, 0);
-      joined.set(chunk, this.#buf.length);
-      this.#buf = joined;
-    }
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.#buf = this.#buf.length === 0 ? b : Buffer.concat([this.#buf, b]);
   }
 
   /** Octets received and not yet framed: non-zero while replying means the client pipelined. */
@@ -73,7 +71,7 @@ export class Framer {
 
   /** Drops everything buffered (after STARTTLS: plaintext sent before the handshake must not run). */
   discard(): void {
-    this.#buf = new Uint8Array(0);
+    this.#buf = Buffer.alloc(0);
     this.#discarding = false;
   }
 
@@ -121,12 +119,12 @@ export class Framer {
   }
 
   #take(n: number): void {
-    this.#buf = n >= this.#buf.length ? new Uint8Array(0) : this.#buf.subarray(n);
+    this.#buf = n >= this.#buf.length ? Buffer.alloc(0) : this.#buf.subarray(n);
   }
 
   #fail<E extends FrameEvent>(event: E): E {
     this.#mode = { kind: 'failed' };
-    this.#buf = new Uint8Array(0);
+    this.#buf = Buffer.alloc(0);
     return event;
   }
 
@@ -154,6 +152,8 @@ export class Framer {
 
   #nextData(): FrameEvent | null {
     const buf = this.#buf;
+    // One scan per call, not per line: a per-line search to the end of the buffer is quadratic.
+    const nul = buf.indexOf(NUL);
     const parts: Uint8Array[] = [];
     let sliceStart = 0;
     let i = 0;
@@ -177,7 +177,7 @@ export class Framer {
       }
       const lf = buf.indexOf(LF, i);
       const end = lf === -1 ? buf.length : lf;
-      const error = this.#lineError(buf, i, end);
+      const error = lineError(buf, i, end, nul);
       if (error) return this.#fail({ type: 'content-error', error });
       if (lf === -1) {
         // Partial line: keep a trailing CR back until its LF arrives.
@@ -215,15 +215,6 @@ export class Framer {
     return { type: 'content', chunk };
   }
 
-  /** NUL or a CR not directly before `end` (the LF, or the end of what has arrived). */
-  #lineError(buf: Uint8Array, from: number, end: number): ContentError | undefined {
-    const nul = buf.indexOf(NUL, from);
-    if (nul !== -1 && nul < end) return 'nul';
-    const cr = buf.indexOf(CR, from);
-    if (cr !== -1 && cr < end - 1) return 'bare-cr';
-    return undefined;
-  }
-
   #endLine(octets: number): void {
     const length = this.#lineLength + octets;
     if (length > this.#stats.longestLine) this.#stats.longestLine = length;
@@ -235,7 +226,8 @@ export class Framer {
    * BDAT content is length-framed, so a CR may end one chunk and its LF start the next; the same
    * line-ending rules still hold for the message as a whole.
    */
-  #checkRaw(chunk: Uint8Array): ContentError | undefined {
+  #checkRaw(chunk: Buffer): ContentError | undefined {
+    const nul = chunk.indexOf(NUL);
     let i = 0;
     if (this.#prevCr) {
       if (chunk[0] !== LF) return 'bare-cr';
@@ -246,7 +238,7 @@ export class Framer {
     while (i < chunk.length) {
       const lf = chunk.indexOf(LF, i);
       const end = lf === -1 ? chunk.length : lf;
-      const error = this.#lineError(chunk, i, end);
+      const error = lineError(chunk, i, end, nul);
       if (error) return error;
       if (lf === -1) {
         this.#prevCr = chunk[chunk.length - 1] === CR;
@@ -259,6 +251,18 @@ export class Framer {
     }
     return undefined;
   }
+}
+
+/**
+ * NUL (its first position in the buffer given as `nul`) or a CR not directly before `end` (the LF,
+ * or the end of what has arrived), within the line from `from`. The CR search stops at the line's
+ * own CR in well-formed input, so it stays linear.
+ */
+function lineError(buf: Buffer, from: number, end: number, nul: number): ContentError | undefined {
+  if (nul !== -1 && nul >= from && nul < end) return 'nul';
+  const cr = buf.indexOf(CR, from);
+  if (cr !== -1 && cr < end - 1) return 'bare-cr';
+  return undefined;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
