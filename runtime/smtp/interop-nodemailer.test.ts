@@ -5,8 +5,8 @@ import { format } from 'node:util';
 import nodemailer, { type SMTPTransportOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { hashPassword } from './password.ts';
-import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import type { ConfigInput } from '../config/schema.ts';
+import { withTestServer, type TestServer } from '../testing/test-server.ts';
+import { assertSameBytes, splitTrace } from '../testing/maildir-assert.ts';
 
 // Interop with nodemailer's SMTP client: every message is composed first (so the exact bytes are
 // known), then sent as `raw`, and must land in the Maildir as `Received:` header + those bytes.
@@ -27,28 +27,7 @@ function eightBitText(text: string): { raw: string } {
   return { raw: `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}` };
 }
 
-/** Splits a Maildir file into the server's `Received:` header (with its folded lines) and the rest. */
-function splitTrace(file: Buffer): { trace: string; body: Buffer } {
-  assert.equal(file.subarray(0, 10).toString('latin1'), 'Received: ');
-  let at = 0;
-  for (;;) {
-    const eol = file.indexOf(CRLF, at);
-    assert.ok(eol !== -1, 'unterminated Received header');
-    at = eol + 2;
-    const next = file[at];
-    if (next !== 0x20 && next !== 0x09) break;
-  }
-  return { trace: file.subarray(0, at).toString('utf8'), body: file.subarray(at) };
-}
 
-/** Asserts byte equality without dumping megabytes into the failure message. */
-function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
-  if (actual.equals(expected)) return;
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  const around = (b: Buffer): string => JSON.stringify(b.subarray(Math.max(0, i - 40), i + 40).toString('latin1'));
-  assert.fail(`${what}: ${actual.length} bytes stored, ${expected.length} sent; first difference at ${i}: stored ${around(actual)} sent ${around(expected)}`);
-}
 
 interface Transcript {
   lines: string[];
@@ -65,14 +44,6 @@ function transcriptLogger(t: Transcript): Record<string, (entry: { tnx?: string 
   return { trace: keep, debug: keep, info: keep, warn: keep, error: keep, fatal: keep };
 }
 
-async function withServer(fn: (s: TestServer) => Promise<void>, config: ConfigInput = {}): Promise<void> {
-  const server = await startTestServer(config);
-  try {
-    await fn(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 function transportFor(s: TestServer, extra: SMTPTransportOptions = {}, transcript?: Transcript) {
   return nodemailer.createTransport({
@@ -87,7 +58,7 @@ function transportFor(s: TestServer, extra: SMTPTransportOptions = {}, transcrip
 }
 
 test('nodemailer: a plain message arrives byte for byte behind one Received header', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const raw = await compose({
       from: 'Alice <alice@example.org>',
       to: 'Bob <bob@example.com>',
@@ -117,7 +88,7 @@ for (const method of ['PLAIN', 'LOGIN'] as const) {
   test(`nodemailer: STARTTLS then AUTH ${method}, traced as ESMTPSA with the TLS protocol`, async () => {
     const password = `pw-${method}-ünï`;
     const hash = await hashPassword(password, { ln: 10 });
-    await withServer(
+    await withTestServer(
       async (s) => {
         const raw = await compose({
           from: 'Carol <carol@example.com>',
@@ -154,7 +125,7 @@ for (const method of ['PLAIN', 'LOGIN'] as const) {
 }
 
 test('nodemailer: an SMTPUTF8 sender with raw UTF-8 headers and an 8bit body is stored unchanged', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const subject = 'Grüße aus Köln — 日本語の件名 🚀';
     const text = 'Ünïcödé body: naïve café, Ελληνικά, русский, 中文, emoji 🎉.\r\n.Dot-led line with ß and €.\r\n';
     const raw = await compose({
@@ -189,7 +160,7 @@ test('nodemailer: an SMTPUTF8 sender with raw UTF-8 headers and an 8bit body is 
 });
 
 test('nodemailer: one message to five recipients on two domains gives five identical copies', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const to = ['r1@example.com', 'r2@example.com', 'R3@Example.COM', 'r4@example.org', 'r5@example.org'];
     const raw = await compose({ from: 'list@example.com', to: to.join(', '), subject: 'five recipients', text: 'One body, five mailboxes.\r\n' });
     const transport = transportFor(s, { ignoreTLS: true });
@@ -221,7 +192,7 @@ test('nodemailer: one message to five recipients on two domains gives five ident
 });
 
 test('nodemailer: a 10 MB message with attachments and long 8bit lines arrives intact', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     // 998 octets per line is the RFC 5322 limit; fill lines to exactly that, mixing UTF-8.
     const line = ('é'.repeat(99) + 'x'.repeat(800)).slice(0, 998 - 99);
     assert.equal(Buffer.byteLength(line), 998);

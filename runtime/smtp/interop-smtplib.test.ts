@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { hashPassword } from './password.ts';
-import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import type { ConfigInput } from '../config/schema.ts';
+import { withTestServer } from '../testing/test-server.ts';
+import { assertSameBytes, splitTrace } from '../testing/maildir-assert.ts';
 
 // Interop with Python's smtplib, run as a child process (python3 >= 3.8). The message bytes go to
 // the child on stdin and are sent with sendmail(bytes), which only dot-stuffs (and appends a final
@@ -162,40 +162,13 @@ function dataReply(o: Outcome): { s: number; text: string } {
 
 const CRLF = Buffer.from('\r\n');
 
-function splitTrace(file: Buffer): { trace: string; body: Buffer } {
-  assert.equal(file.subarray(0, 10).toString('latin1'), 'Received: ');
-  let at = 0;
-  for (;;) {
-    const eol = file.indexOf(CRLF, at);
-    assert.ok(eol !== -1, 'unterminated Received header');
-    at = eol + 2;
-    if (file[at] !== 0x20 && file[at] !== 0x09) break;
-  }
-  return { trace: file.subarray(0, at).toString('utf8'), body: file.subarray(at) };
-}
 
-function assertSameBytes(actual: Buffer, expected: Uint8Array, what: string): void {
-  const want = Buffer.from(expected);
-  if (actual.equals(want)) return;
-  let i = 0;
-  while (i < actual.length && i < want.length && actual[i] === want[i]) i++;
-  const around = (b: Buffer): string => JSON.stringify(b.subarray(Math.max(0, i - 40), i + 40).toString('latin1'));
-  assert.fail(`${what}: ${actual.length} bytes stored, ${want.length} sent; first difference at ${i}: stored ${around(actual)} sent ${around(want)}`);
-}
 
-async function withServer(fn: (s: TestServer) => Promise<void>, config: ConfigInput = {}): Promise<void> {
-  const server = await startTestServer(config);
-  try {
-    await fn(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 test('smtplib: sendmail with bytes delivers them byte for byte, dots and all', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const message = utf8(
       'From: Alice <alice@example.org>\r\nTo: Bob <bob@example.com>\r\nSubject: smtplib plain\r\n' +
         'Message-ID: <smtplib-plain@example.org>\r\n\r\n' +
@@ -224,7 +197,7 @@ for (const method of [undefined, 'PLAIN', 'LOGIN'] as const) {
   test(`smtplib: starttls() then ${method === undefined ? 'login() (picks PLAIN)' : `AUTH ${method}`}, traced as ESMTPSA`, async () => {
     const password = 'correct horse battery staple';
     const hash = await hashPassword(password, { ln: 10 });
-    await withServer(
+    await withTestServer(
       async (s) => {
         const message = utf8('From: carol@example.com\r\nTo: dave@example.org\r\nSubject: over TLS\r\n\r\nAuthenticated.\r\n');
         const o = await runSmtplib(
@@ -264,7 +237,7 @@ for (const method of [undefined, 'PLAIN', 'LOGIN'] as const) {
 }
 
 test('smtplib: twenty STARTTLS handshakes from another process in a row all complete', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     // A client in another process answers the 220 at once, racing the server's switch to TLS:
     // the ClientHello must reach the TLS layer every time, whatever the timing.
     const o = await runSmtplib({ port: s.port, mode: 'handshakes', count: 20, timeout: 5 }, new Uint8Array(0));
@@ -273,7 +246,7 @@ test('smtplib: twenty STARTTLS handshakes from another process in a row all comp
 });
 
 test('smtplib: sendmail with mail_options SMTPUTF8 delivers a UTF-8 address, headers and body', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const message = utf8(
       'From: José Núñez <josé@example.com>\r\nTo: Zoë <zoë@example.org>\r\nSubject: Grüße — 日本語 🚀\r\n' +
         'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n' +
@@ -298,7 +271,7 @@ test('smtplib: sendmail with mail_options SMTPUTF8 delivers a UTF-8 address, hea
 });
 
 test('smtplib: send_message of an international EmailMessage declares SMTPUTF8 and arrives as flattened', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const text = 'Grüße aus Köln.\r\n.Ein Punkt am Zeilenanfang.\r\n';
     const o = await runSmtplib(
       { port: s.port, mode: 'send_message', from: 'josé@example.com', to: ['zoë@example.org', 'bob@example.com'], subject: 'Grüße 🚀' },
@@ -324,7 +297,7 @@ test('smtplib: send_message of an international EmailMessage declares SMTPUTF8 a
 });
 
 test('smtplib: one sendmail to five local recipients and one foreign gives five copies and one refusal', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const to = ['r1@example.com', 'r2@example.org', 'r3@example.com', 'r4@example.org', 'r5@example.com', 'stranger@elsewhere.test'];
     const message = utf8(`From: list@example.com\r\nTo: ${to.slice(0, 5).join(', ')}\r\nSubject: six\r\n\r\nOne body.\r\n`);
     const o = await runSmtplib({ port: s.port, mode: 'sendmail', from: 'list@example.com', to }, message);
@@ -349,7 +322,7 @@ test('smtplib: one sendmail to five local recipients and one foreign gives five 
 });
 
 test('smtplib: a 10 MB message with dot-led and 998-octet lines arrives intact', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const lines: string[] = ['From: big@example.com', 'To: bulk@example.com', 'Subject: ten megabytes', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', ''];
     const long = 'é'.repeat(100) + 'x'.repeat(798);
     assert.equal(Buffer.byteLength(long), 998);

@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
-import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import type { ConfigInput } from '../config/schema.ts';
+import { startTestServer, withTestServer, type TestServer } from '../testing/test-server.ts';
 import { hashPassword } from './password.ts';
 
-async function withServer(fn: (s: TestServer) => Promise<void>, config: ConfigInput = {}): Promise<void> {
-  const server = await startTestServer(config);
-  try {
-    await fn(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 async function greeted(s: TestServer): Promise<RawSmtpClient> {
   const c = await RawSmtpClient.connect(s.port);
@@ -27,10 +18,9 @@ async function transaction(c: RawSmtpClient, rcpt = 'victim@example.com'): Promi
   assert.equal((await c.command('DATA')).code, 354);
 }
 
-/** Every message the spool still holds or the queue runner already delivered, counted by Maildir files. */
-async function settle(s: TestServer): Promise<void> {
+/** Gives a wrongly accepted message time to reach the spool and a mailbox before asserting it did not. */
+async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 150));
-  void s;
 }
 
 const SMUGGLE_ENDINGS: [string, string][] = [
@@ -47,7 +37,7 @@ const SMUGGLE_ENDINGS: [string, string][] = [
 
 for (const [name, ending] of SMUGGLE_ENDINGS) {
   test(`SMTP smuggling (${name}): the variant ends nothing, the message is refused and no spoofed message is queued`, async () => {
-    await withServer(async (s) => {
+    await withTestServer(async (s) => {
       const c = await greeted(s);
       await transaction(c);
       c.write(
@@ -60,7 +50,7 @@ for (const [name, ending] of SMUGGLE_ENDINGS) {
       const rest = await c.untilClosed();
       assert.equal(rest, '', 'nothing is answered after the refusal');
       assert.ok(c.closed, 'connection closed');
-      await settle(s);
+      await settle();
       assert.equal((await s.mailbox('example.com', 'victim')).length, 0, 'no message queued');
       assert.equal(s.spool.stats().messages, 0);
     });
@@ -68,7 +58,7 @@ for (const [name, ending] of SMUGGLE_ENDINGS) {
 }
 
 test('a message body in one write with a smuggled second transaction yields exactly one message when the ending is exact', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await transaction(c);
     // Legitimate: the client sends its message, waits for 250, then the next transaction.
@@ -80,7 +70,7 @@ test('a message body in one write with a smuggled second transaction yields exac
 });
 
 test('content sent before the 354 is a pipelining violation: 554 5.5.0 and close', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await c.command('EHLO client.test');
     c.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n');
@@ -94,7 +84,7 @@ test('content sent before the 354 is a pipelining violation: 554 5.5.0 and close
 });
 
 test('pipelining allowed by RFC 2920 works: RSET MAIL RCPT DATA in one write, then content after 354', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await c.command('EHLO client.test');
     c.write('RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<p@example.com>\r\nRCPT TO:<bad\r\nRCPT TO:<q@example.com>\r\nDATA\r\n');
@@ -110,7 +100,7 @@ test('pipelining allowed by RFC 2920 works: RSET MAIL RCPT DATA in one write, th
 });
 
 test('commands pipelined behind EHLO are a synchronization error (554)', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     c.write('EHLO client.test\r\nMAIL FROM:<a@example.com>\r\n');
     assert.match((await c.reply()).lines[0]!, /^554 5\.5\.0/);
@@ -120,7 +110,7 @@ test('commands pipelined behind EHLO are a synchronization error (554)', async (
 });
 
 test('pipelining after HELO (no PIPELINING advertised) is refused', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await c.command('HELO client.test');
     c.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<a@example.com>\r\n');
@@ -129,7 +119,7 @@ test('pipelining after HELO (no PIPELINING advertised) is refused', async () => 
 });
 
 test('an early talker is refused with 554 when a greeting delay is set', async () => {
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await RawSmtpClient.connect(s.port);
       c.write('EHLO client.test\r\n');
@@ -146,7 +136,7 @@ test('an early talker is refused with 554 when a greeting delay is set', async (
 });
 
 test('bare LF ends nothing in commands either: 550 5.5.2 and close', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     c.write('NOOP\n');
     assert.match((await c.reply()).lines[0]!, /^550 5\.5\.2/);
@@ -156,7 +146,7 @@ test('bare LF ends nothing in commands either: 550 5.5.2 and close', async () =>
 });
 
 test('a 512-octet command is fine; longer is 500 5.5.2 and buffering stays bounded', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     assert.equal((await c.command(`NOOP ${'x'.repeat(505)}`)).code, 250);
     assert.match((await c.command(`NOOP ${'x'.repeat(506)}`)).lines[0]!, /^500 5\.5\.2 Line too long/);
@@ -168,7 +158,7 @@ test('a 512-octet command is fine; longer is 500 5.5.2 and buffering stays bound
 });
 
 test('fragmented input, one octet per write, gives the same session and message', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     const script = 'EHLO client.test\r\n';
     await c.writeSlowly(script);
@@ -188,7 +178,7 @@ test('fragmented input, one octet per write, gives the same session and message'
 });
 
 test('STARTTLS: plaintext pipelined after it is discarded, and the session starts over', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await c.command('EHLO client.test');
     await c.command('MAIL FROM:<a@example.com>');
@@ -213,7 +203,7 @@ test('STARTTLS: plaintext pipelined after it is discarded, and the session start
 });
 
 test('STARTTLS with an argument is 501', async () => {
-  await withServer(async (s) => {
+  await withTestServer(async (s) => {
     const c = await greeted(s);
     await c.command('EHLO client.test');
     assert.match((await c.command('STARTTLS foo')).lines[0]!, /^501 5\.5\.4/);
@@ -222,7 +212,7 @@ test('STARTTLS with an argument is 501', async () => {
 
 test('AUTH: offered only over TLS, PLAIN and LOGIN work, failures are counted and close the session', async () => {
   const password = await hashPassword('s3cret', { ln: 10 });
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await greeted(s);
       const plain = await c.command('EHLO client.test');
@@ -259,7 +249,7 @@ test('AUTH: offered only over TLS, PLAIN and LOGIN work, failures are counted an
 
 test('AUTH refuses malformed credentials: bad base64, control characters, foreign authzid', async () => {
   const password = await hashPassword('pw', { ln: 10 });
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await greeted(s);
       await c.command('EHLO client.test');
@@ -274,7 +264,7 @@ test('AUTH refuses malformed credentials: bad base64, control characters, foreig
 });
 
 test('connection limits: total and per client address get 421', async () => {
-  await withServer(
+  await withTestServer(
     async (s) => {
       const a = await greeted(s);
       const b = await greeted(s);
@@ -285,7 +275,7 @@ test('connection limits: total and per client address get 421', async () => {
     },
     { smtp: { limits: { connectionsPerClient: 2 } } },
   );
-  await withServer(
+  await withTestServer(
     async (s) => {
       const a = await greeted(s);
       const c = await RawSmtpClient.connect(s.port);
@@ -297,7 +287,7 @@ test('connection limits: total and per client address get 421', async () => {
 });
 
 test('an idle client is dropped with 421 4.4.2 after the command timeout', async () => {
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await greeted(s);
       const r = await c.reply(3000);
@@ -310,7 +300,7 @@ test('an idle client is dropped with 421 4.4.2 after the command timeout', async
 });
 
 test('a trickling client cannot extend the per-command deadline', async () => {
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await greeted(s);
       const started = Date.now();
@@ -327,13 +317,13 @@ test('a trickling client cannot extend the per-command deadline', async () => {
 });
 
 test('a stalled DATA transfer times out and nothing is queued', async () => {
-  await withServer(
+  await withTestServer(
     async (s) => {
       const c = await greeted(s);
       await transaction(c);
       c.write('Subject: slow\r\n\r\npartial');
       assert.match((await c.reply(3000)).lines[0]!, /^421 4\.4\.2/);
-      await settle(s);
+      await settle();
       assert.equal(s.spool.stats().messages, 0);
       assert.equal((await s.mailbox('example.com', 'victim')).length, 0);
     },

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeXtext, encodeXtext } from './xtext.ts';
+import { prng } from '../testing/prng.ts';
 
 test('decodes literal xchars and +HH escapes', () => {
   const rows: [string, string][] = [
@@ -84,17 +85,6 @@ test('encodes everything but xchars as +HH over UTF-8 octets', () => {
   }
 });
 
-/** mulberry32: small deterministic PRNG so the property test is reproducible everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomCodePoint(next: () => number): number {
   const pick = next();

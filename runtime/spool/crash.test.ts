@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tsEntryCommand } from '../platform/runtime-info.ts';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
+import { prng } from '../testing/prng.ts';
 
 // The durability promise, end to end: a message that got `250` survives SIGKILL of the server at
 // any moment. The server runs as a child process on the current runtime and is killed mid-stream
@@ -20,17 +21,6 @@ const ROUNDS = 4;
 const CONNECTIONS = 4;
 const SEED = 0x5eed_c0de;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function freePort(): Promise<number> {
   const server = net.createServer();

@@ -63,3 +63,13 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     },
   };
 }
+
+/** Runs `fn` against a fresh server and always stops it. */
+export async function withTestServer(fn: (s: TestServer) => Promise<void>, overrides: ConfigInput = {}): Promise<void> {
+  const server = await startTestServer(overrides);
+  try {
+    await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
