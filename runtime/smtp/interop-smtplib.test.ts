@@ -160,7 +160,6 @@ function dataReply(o: Outcome): { s: number; text: string } {
   return next;
 }
 
-const CRLF = Buffer.from('\r\n');
 
 
 
