@@ -133,10 +133,14 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
     cleanups.push(() => listener.close());
 
     const mailboxDir = join(dataDir, 'mailboxes');
+    const connectors = [new MaildirConnector(mailboxDir, hostname)];
+    cleanups.push(async () => {
+      for (const c of connectors) await c.close();
+    });
     const runner = new QueueRunner({
       spool,
       router: new Router({ domains: config.domains }),
-      connectors: [new MaildirConnector(mailboxDir, hostname, config.delivery.concurrency)],
+      connectors,
       log,
       batchSize: config.delivery.batchSize,
     });

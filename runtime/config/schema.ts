@@ -88,8 +88,6 @@ export const ConfigSchema = v.strictObject({
   ),
   delivery: v.optional(
     v.strictObject({
-      /** Maildir files written at once; low, so delivery leaves the I/O pool to the spool's fsyncs. */
-      concurrency: v.optional(positive(1024), 4),
       batchSize: v.optional(positive(10_000), 64),
     }),
     {},

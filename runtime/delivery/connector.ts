@@ -17,4 +17,6 @@ export interface Connector {
   readonly name: string;
   /** Delivers a batch; resolves with one outcome per requested recipient, per item, in order. Never rejects. */
   deliver(items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]>;
+  /** Releases threads, sockets and files; called once delivery has stopped. */
+  close?(): Promise<void>;
 }

@@ -9,8 +9,12 @@ export class MaildirConnector implements Connector {
   readonly name = 'maildir';
   readonly #writer: MaildirWriter;
 
-  constructor(root: string, hostname: string, concurrency?: number) {
-    this.#writer = new MaildirWriter({ root, hostname, ...(concurrency !== undefined ? { concurrency } : {}) });
+  constructor(root: string, hostname: string) {
+    this.#writer = new MaildirWriter({ root, hostname });
+  }
+
+  close(): Promise<void> {
+    return this.#writer.close();
   }
 
   async deliver(items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {

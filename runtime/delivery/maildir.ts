@@ -1,8 +1,8 @@
 /** Durable local delivery of message batches into Maildir folders (cr.yp.to/proto/maildir.html). */
-import { closeSync, fsync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { MaildirIo, type FileJob } from './maildir-io.ts';
 
 export interface MaildirWriterOptions {
   /** Directory holding `<domain>/<local-part>/` mailboxes; created on first delivery. */
@@ -11,11 +11,6 @@ export interface MaildirWriterOptions {
   hostname: string;
   /** Milliseconds since the epoch, fractional allowed (sub-ms digits feed the `M` field). */
   now?: () => number;
-  /**
-   * Items written at once (default 16). File I/O shares the runtime's small thread pool with the
-   * spool, so a server keeps this low to leave room for the fsyncs that gate its 250 replies.
-   */
-  concurrency?: number;
 }
 
 export interface DeliveryItem {
@@ -32,8 +27,6 @@ export type DeliveryResult =
   | { ok: true; path: string }
   | { ok: false; error: { code: string; message: string } };
 
-/** Default items worked on at once. */
-const CONCURRENCY = 16;
 /** Forget created mailboxes past this many, so catch-all domains cannot grow the cache forever. */
 const MAX_CACHED_MAILBOXES = 50_000;
 /** NAME_MAX of common Linux file systems, in bytes. */
@@ -85,10 +78,7 @@ function percentEncode(ch: string): string {
 /** Shared by every writer in the process, so two writers never hand out the same `Q` value. */
 let deliveryCounter = 0;
 
-interface Renamed {
-  newDir: string;
-  path: string;
-}
+type Failed = Extract<DeliveryResult, { ok: false }>;
 
 /**
  * Writes messages into Maildirs: `tmp/` → fsync → rename into `new/` → fsync of `new/`, so a
@@ -98,7 +88,7 @@ export class MaildirWriter {
   readonly #root: string;
   readonly #host: string;
   readonly #now: () => number;
-  readonly #concurrency: number;
+  readonly #io = new MaildirIo();
   /** Drawn once per writer: with pid and the process-wide counter it makes every name unique. */
   readonly #random: string;
   /** Mailbox dir → its `tmp/new/cur` creation, durable once the promise resolves. */
@@ -113,7 +103,6 @@ export class MaildirWriter {
       (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'),
     );
     this.#now = options.now ?? Date.now;
-    this.#concurrency = Math.max(1, options.concurrency ?? CONCURRENCY);
     this.#random = randomBytes(8).toString('hex');
   }
 
@@ -123,66 +112,54 @@ export class MaildirWriter {
    */
   async deliver(items: readonly DeliveryItem[]): Promise<DeliveryResult[]> {
     const results = new Array<DeliveryResult>(items.length);
-    const renamed = new Array<Renamed | undefined>(items.length);
-    await eachBounded(items.length, this.#concurrency, async (i) => {
+    const dirs = new Array<string>(items.length);
+    let todo: number[] = [];
+    items.forEach((item, i) => {
       try {
-        renamed[i] = await this.#deliverOne(items[i]!);
+        dirs[i] = this.#dirFor(item.domain, item.localPart);
+        todo.push(i);
       } catch (err) {
         results[i] = failure(err);
       }
     });
-
-    // One fsync per distinct new/ makes every rename of the batch into it durable.
-    const byDir = new Map<string, number[]>();
-    renamed.forEach((r, i) => {
-      if (r === undefined) return;
-      const indices = byDir.get(r.newDir);
-      if (indices === undefined) byDir.set(r.newDir, [i]);
-      else indices.push(i);
-    });
-    const dirs = [...byDir];
-    await eachBounded(dirs.length, this.#concurrency, async (d) => {
-      const [newDir, indices] = dirs[d]!;
-      try {
-        await fsyncDir(newDir);
-        for (const i of indices) results[i] = { ok: true, path: renamed[i]!.path };
-      } catch (err) {
-        // Not known durable: report a failure and take the files back, so a retry is no duplicate.
-        for (const i of indices) {
-          results[i] = failure(err);
-          await unlink(renamed[i]!.path).catch(() => {});
-        }
-      }
-    });
+    for (let attempt = 0; attempt < 2 && todo.length > 0; attempt++) {
+      await this.#writeSome(items, dirs, todo, results);
+      // A mailbox removed after we cached it: forget it and retry those items, once.
+      todo = todo.filter((i) => (results[i] as Failed).error?.code === 'ENOENT');
+      for (const i of todo) this.#ready.delete(dirs[i]!);
+    }
     return results;
   }
 
-  async #deliverOne(item: DeliveryItem): Promise<Renamed> {
-    const dir = this.#dirFor(item.domain, item.localPart);
-    try {
-      return await this.#attempt(dir, item.message);
-    } catch (err) {
-      // The mailbox was removed after we cached it: create it again, once.
-      if (errnoCode(err) !== 'ENOENT') throw err;
-      this.#ready.delete(dir);
-      return await this.#attempt(dir, item.message);
+  /** Makes sure the items' mailboxes exist, then writes the items through the I/O thread. */
+  async #writeSome(items: readonly DeliveryItem[], dirs: readonly string[], todo: readonly number[], results: DeliveryResult[]): Promise<void> {
+    const broken = new Map<string, unknown>();
+    await Promise.all(
+      [...new Set(todo.map((i) => dirs[i]!))].map((dir) => this.#ensureMaildir(dir).catch((err: unknown) => void broken.set(dir, err))),
+    );
+    const jobs: FileJob[] = [];
+    const owners: number[] = [];
+    for (const i of todo) {
+      const dir = dirs[i]!;
+      if (broken.has(dir)) {
+        results[i] = failure(broken.get(dir));
+        continue;
+      }
+      const message = items[i]!.message;
+      const name = this.#uniqueName(message.byteLength);
+      const newDir = join(dir, 'new');
+      jobs.push({ tmp: join(dir, 'tmp', name), dest: join(newDir, name), dir: newDir, message });
+      owners.push(i);
     }
+    const written = await this.#io.run(jobs);
+    written.forEach((r, k) => {
+      results[owners[k]!] = r.ok ? { ok: true, path: jobs[k]!.dest } : { ok: false, error: { code: r.code, message: r.message } };
+    });
   }
 
-  async #attempt(dir: string, message: Uint8Array): Promise<Renamed> {
-    await this.#ensureMaildir(dir);
-    const name = this.#uniqueName(message.byteLength);
-    const tmpPath = join(dir, 'tmp', name);
-    const newDir = join(dir, 'new');
-    const path = join(newDir, name);
-    await writeDurably(tmpPath, message);
-    try {
-      renameSync(tmpPath, path);
-    } catch (err) {
-      await unlink(tmpPath).catch(() => {});
-      throw err;
-    }
-    return { newDir, path };
+  /** Stops the I/O thread. */
+  close(): Promise<void> {
+    return this.#io.close();
   }
 
   #ensureMaildir(dir: string): Promise<void> {
@@ -243,29 +220,6 @@ async function createMaildir(dir: string): Promise<void> {
   await Promise.all([...parents].map(fsyncDir));
 }
 
-/**
- * open, write, close and rename run synchronously: they touch only the page cache and cost a few
- * microseconds, where each promise-based call costs a thread-pool round trip and tens of
- * microseconds of main-thread time. Only the fsync, which waits for the disk, goes to the pool.
- */
-async function writeDurably(path: string, data: Uint8Array): Promise<void> {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    let offset = 0;
-    while (offset < data.byteLength) offset += writeSync(fd, data, offset, data.byteLength - offset, offset);
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-  } catch (err) {
-    closeSync(fd);
-    try {
-      unlinkSync(path);
-    } catch {
-      // Already gone: nothing to clean up.
-    }
-    throw err;
-  }
-  closeSync(fd);
-}
-
 async function fsyncDir(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
@@ -273,15 +227,6 @@ async function fsyncDir(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** Runs `task(0..count-1)` with at most `limit` in flight; `task` must not reject. */
-async function eachBounded(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
 }
 
 function errnoCode(err: unknown): string | undefined {
