@@ -32,6 +32,7 @@ const table = {
   timeout: [421, '4.4.2', 'Timeout, closing connection'],
   shuttingDown: [421, '4.3.2', 'Service shutting down, closing connection'],
   httpRequest: [421, '4.7.0', 'This is an SMTP server, not HTTP: closing connection'],
+  internalError: [451, '4.3.0', 'Internal error, closing connection; try again later'],
   spoolIo: [451, '4.3.0', 'Temporary failure writing to the queue, message not accepted; try again later'],
   spoolFull: [452, '4.3.1', 'Insufficient system storage, message not accepted; try again later'],
   tooManyRecipients: [452, '4.5.3', 'Too many recipients'],

@@ -111,7 +111,7 @@ export class SmtpSession {
       }
     } catch (err) {
       this.#ports.log('error', 'smtp.session.bug', { error: String((err as Error)?.stack ?? err) });
-      this.#fatal('spoolIo', 'protocol-violation');
+      this.#fatal('internalError', 'protocol-violation');
     } finally {
       this.#busy = false;
     }
