@@ -2,6 +2,8 @@
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
@@ -34,8 +36,29 @@ export function neutralizeGreetingDelay(): void {
   };
 }
 
-/** Starts the discarding baseline on host:port; `stock` keeps the 100 ms greeting delay (for comparison). */
-export function startBaselineServer(host: string, port: number, stock: boolean): Promise<SMTPServer> {
+/**
+ * Writes each message to its own file in `dir` and fsyncs it before the 250: the naive way to be
+ * durable (Haraka's queue with fsync works like this), for comparison with Sluice's group commit.
+ */
+function durableWriter(dir: string): (data: Buffer) => Promise<void> {
+  let n = 0;
+  return async (data) => {
+    const file = await open(join(dir, `${process.pid}-${++n}.eml`), 'wx');
+    try {
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  };
+}
+
+/**
+ * Starts the baseline on host:port: it discards messages, or with `spool` writes and fsyncs each
+ * one before answering; `stock` keeps the 100 ms greeting delay (for comparison).
+ */
+export function startBaselineServer(host: string, port: number, stock: boolean, spool?: string): Promise<SMTPServer> {
+  const store = spool === undefined ? undefined : durableWriter(spool);
   if (!stock) neutralizeGreetingDelay();
   const server = new SMTPServer({
     name: 'baseline.localhost',
@@ -44,8 +67,14 @@ export function startBaselineServer(host: string, port: number, stock: boolean):
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     onData(stream, _session, callback) {
-      stream.on('data', () => {});
-      stream.on('end', () => callback());
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => {
+        if (store) chunks.push(chunk);
+      });
+      stream.on('end', () => {
+        if (!store) return callback();
+        store(Buffer.concat(chunks)).then(() => callback(), (err: Error) => callback(err));
+      });
     },
   });
   // smtp-server ≥ 3.21 sets TCP_NODELAY itself; set it here too so older versions measure the same.
@@ -63,12 +92,13 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string' },
       stock: { type: 'boolean', default: false },
+      spool: { type: 'string' },
     },
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error('--port <1-65535> is required');
   if (values.host !== '127.0.0.1') throw new Error('the baseline binds to 127.0.0.1 only');
-  const server = await startBaselineServer(values.host, port, values.stock);
+  const server = await startBaselineServer(values.host, port, values.stock, values.spool);
   console.error('baseline: listening on %s:%d%s', values.host, port, values.stock ? ' (stock 100 ms greeting)' : '');
   const stop = (): void => {
     // smtp-server waits up to 30 s for open sessions; the bench has closed its own by now.

@@ -1,4 +1,4 @@
-// End-to-end SMTP load: Sluice against a discarding smtp-server baseline, same run, medians and ratios.
+// End-to-end SMTP load: Sluice against smtp-server baselines (discarding; fsync per message), same run, medians and ratios.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { measureGreeting, runLoad, type LoadMode, type LoadResult } from './smtp-load-client.ts';
@@ -290,6 +290,11 @@ function report(opts: ReturnType<typeof parseOptions>, series: Series[], greetin
     const x = { target: r.target, mode: r.mode, msgsPerSec: ratio(r.msgsPerSec, base.msgsPerSec), p50Ms: ratio(r.p50Ms, base.p50Ms), p99Ms: ratio(r.p99Ms, base.p99Ms) };
     ratios.push(x);
     out(`${r.target}/baseline ${r.mode}: msgs/s x${fmt(x.msgsPerSec, 2)}, p50 x${fmt(x.p50Ms, 2)}, p99 x${fmt(x.p99Ms, 2)}`);
+  }
+  // Against the naive durable server too: what group commit buys over an fsync per message.
+  for (const r of rows.filter((row) => row.target === 'sluice')) {
+    const durable = rows.find((b) => b.target === 'fsync' && b.mode === r.mode);
+    if (durable?.msgsPerSec && r.msgsPerSec !== undefined) out(`sluice/fsync ${r.mode}: msgs/s x${fmt(r.msgsPerSec / durable.msgsPerSec, 2)}`);
   }
   for (const s of series) for (const [what, n] of s.errors) out(`error ${s.target} ${s.mode} (${n}x): ${what}`);
   if (opts.targets.includes('sluice') && !opts.stockLimits) out('note: sluice ran with its per-client connection limits raised (--stock-limits keeps the defaults)');

@@ -143,6 +143,9 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
       connectors,
       log,
       batchSize: config.delivery.batchSize,
+      retry: config.delivery.retry,
+      // Deferred mail becomes due on its own; look at least as often as the shortest retry.
+      pollMs: Math.min(1000, config.delivery.retry.firstMs),
     });
     runner.start();
     cleanups.push(() => runner.stop());

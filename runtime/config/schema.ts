@@ -89,6 +89,15 @@ export const ConfigSchema = v.strictObject({
   delivery: v.optional(
     v.strictObject({
       batchSize: v.optional(positive(10_000), 64),
+      /** Temporary failures: first retry after `firstMs`, doubling up to `maxMs`; fail after `expireMs` in the queue. */
+      retry: v.optional(
+        v.strictObject({
+          firstMs: v.optional(ms, 5 * 60_000),
+          maxMs: v.optional(ms, 4 * 3600_000),
+          expireMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(30 * 24 * 3600_000)), 2 * 24 * 3600_000),
+        }),
+        {},
+      ),
     }),
     {},
   ),

@@ -166,13 +166,14 @@ export class QueueRunner {
     const expired = isExpired(envelope.receivedAt, now, this.#o.retry);
     for (const r of results) {
       if (r.outcome === 'delivered') recipients[r.index] = { state: 'delivered', at: now, reply: r.detail };
-      else if (r.outcome === 'failed' || expired) recipients[r.index] = { state: 'failed', at: now, reply: r.reply };
+      else if (r.outcome === 'failed') recipients[r.index] = { state: 'failed', at: now, reply: r.reply };
+      else if (expired) recipients[r.index] = { state: 'failed', at: now, reply: `${r.reply} (gave up: in the queue since ${new Date(envelope.receivedAt).toISOString()})` };
       else recipients[r.index] = { state: 'pending', lastReply: r.reply };
     }
     const attempts = claim.state.attempts + 1;
     const pending = recipients.some((s) => s.state === 'pending');
     const state: DeliveryState = { attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry), recipients };
-    this.#logOutcome(claim, results, pending ? state.nextAttemptAt : undefined);
+    this.#logOutcome(claim, results, recipients, pending ? state.nextAttemptAt : undefined);
     try {
       if (pending) await this.#o.spool.update(claim.lease, state);
       else await this.#o.spool.complete(claim.lease);
@@ -183,29 +184,29 @@ export class QueueRunner {
     }
   }
 
-  #logOutcome(claim: Claim, results: RecipientOutcome[], retryAt: number | undefined): void {
+  /** One line per outcome of this attempt, judged by the recorded state (an expired deferral is a failure). */
+  #logOutcome(claim: Claim, results: RecipientOutcome[], recipients: RecipientStatus[], retryAt: number | undefined): void {
     const { envelope } = claim;
+    const groups = { delivered: [] as number[], pending: [] as number[], failed: [] as number[] };
+    for (const r of results) groups[recipients[r.index]!.state].push(r.index);
     const addr = (i: number): string => envelope.recipients[i]?.address ?? '?';
-    const groups = { delivered: [] as RecipientOutcome[], deferred: [] as RecipientOutcome[], failed: [] as RecipientOutcome[] };
-    for (const r of results) groups[r.outcome].push(r);
+    const reply = (i: number): string => {
+      const st = recipients[i]!;
+      return st.state === 'failed' ? st.reply : st.state === 'pending' ? (st.lastReply ?? '') : '';
+    };
     const base = { id: envelope.id, from: envelope.sender, size: envelope.size, attempt: claim.state.attempts + 1 };
-    if (groups.delivered.length) this.#o.log('info', 'message.delivered', { ...base, to: groups.delivered.map((r) => addr(r.index)), result: 'delivered' });
-    if (groups.deferred.length) {
+    if (groups.delivered.length) this.#o.log('info', 'message.delivered', { ...base, to: groups.delivered.map(addr), result: 'delivered' });
+    if (groups.pending.length) {
       this.#o.log('warn', 'message.deferred', {
         ...base,
-        to: groups.deferred.map((r) => addr(r.index)),
+        to: groups.pending.map(addr),
         result: 'deferred',
-        reply: groups.deferred.map((r) => (r.outcome === 'deferred' ? r.reply : '')).join(' | '),
+        reply: groups.pending.map(reply).join(' | '),
         ...(retryAt !== undefined ? { retryAt: new Date(retryAt).toISOString() } : {}),
       });
     }
     if (groups.failed.length) {
-      this.#o.log('warn', 'message.failed', {
-        ...base,
-        to: groups.failed.map((r) => addr(r.index)),
-        result: 'failed',
-        reply: groups.failed.map((r) => (r.outcome === 'failed' ? r.reply : '')).join(' | '),
-      });
+      this.#o.log('warn', 'message.failed', { ...base, to: groups.failed.map(addr), result: 'failed', reply: groups.failed.map(reply).join(' | ') });
     }
   }
 }
