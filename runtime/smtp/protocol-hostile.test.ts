@@ -339,3 +339,65 @@ test('server shutdown says 421 to connected clients', async () => {
   assert.match((await c.reply()).lines[0]!, /^421 4\.3\.2/);
   await stopping;
 });
+
+test('the per-connection message limit closes the session with 421 at the next MAIL', async () => {
+  await withTestServer(
+    async (s) => {
+      const c = await greeted(s);
+      await c.command('EHLO client.test');
+      for (let i = 0; i < 2; i++) {
+        await c.command('MAIL FROM:<a@example.com>');
+        await c.command('RCPT TO:<many@example.com>');
+        await c.command('DATA');
+        c.write('Subject: n\r\n\r\nx\r\n.\r\n');
+        assert.equal((await c.reply()).code, 250);
+      }
+      assert.match((await c.command('MAIL FROM:<a@example.com>')).lines[0]!, /^421 4\.7\.0 Too many messages/);
+      await c.untilClosed();
+      assert.ok(c.closed);
+      await s.waitForMail('example.com', 'many', 2);
+    },
+    { smtp: { limits: { messagesPerConnection: 2 } } },
+  );
+});
+
+test('BDAT: a chunk that would pass the size limit is 552 5.3.4 and closes; nothing is queued', async () => {
+  await withTestServer(
+    async (s) => {
+      const c = await greeted(s);
+      await c.command('EHLO client.test');
+      await c.command('MAIL FROM:<a@example.com>');
+      await c.command('RCPT TO:<victim@example.com>');
+      c.write(`BDAT 600\r\n${'x'.repeat(598)}\r\n`);
+      assert.equal((await c.reply()).code, 250);
+      c.write(`BDAT 600 LAST\r\n${'y'.repeat(598)}\r\n`);
+      assert.match((await c.reply()).lines[0]!, /^552 5\.3\.4/);
+      await c.untilClosed();
+      assert.ok(c.closed);
+      await settle();
+      assert.equal(s.spool.stats().messages, 0);
+      assert.equal((await s.mailbox('example.com', 'victim')).length, 0);
+    },
+    { smtp: { limits: { messageSize: 1024 } } },
+  );
+});
+
+test('BDAT: a bare LF inside a chunk is refused and closes; BDAT without a transaction closes too', async () => {
+  await withTestServer(async (s) => {
+    const c = await greeted(s);
+    await c.command('EHLO client.test');
+    await c.command('MAIL FROM:<a@example.com>');
+    await c.command('RCPT TO:<victim@example.com>');
+    c.write('BDAT 12 LAST\r\nSubject: x\nb');
+    assert.match((await c.reply()).lines[0]!, /^550 5\.5\.2 Error: bare <LF>/);
+    await c.untilClosed();
+    assert.ok(c.closed);
+    const d = await greeted(s);
+    await d.command('EHLO client.test');
+    d.write('BDAT 5 LAST\r\nhello');
+    assert.match((await d.reply()).lines[0]!, /^503 5\.5\.1/);
+    await d.untilClosed();
+    assert.ok(d.closed);
+    assert.equal(s.spool.stats().messages, 0);
+  });
+});
