@@ -45,7 +45,7 @@ const table = {
   badParam: [501, '5.5.4', '%s'],
   badAddress: [501, '5.1.3', '%s'],
   badSender: [501, '5.1.7', '%s'],
-  notImplemented: [502, '5.5.1', 'Command not implemented'],
+  unsupportedCommand: [502, '5.5.1', 'Command not supported here'],
   badSequence: [503, '5.5.1', '%s'],
   unsupportedMechanism: [504, '5.5.4', 'Unrecognized authentication mechanism'],
   unsupportedParamValue: [504, '5.5.4', '%s'],

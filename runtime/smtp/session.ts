@@ -210,7 +210,7 @@ export class SmtpSession {
       case 'EXPN':
       case 'ETRN':
       case 'TURN':
-        return void this.#error('notImplemented');
+        return void this.#error('unsupportedCommand');
       default:
         return this.#unknownCommand('unknownCommand');
     }
@@ -368,7 +368,7 @@ export class SmtpSession {
   async #startTls(args: string): Promise<void> {
     if (args !== '') return void this.#error('syntax', 'STARTTLS');
     if (this.#tls !== null) return void this.#error('tlsActive');
-    if (!this.#config.tlsAvailable) return void this.#error('notImplemented');
+    if (!this.#config.tlsAvailable) return void this.#error('unsupportedCommand');
     // CVE-2011-0411: nothing the client sent before the handshake may be executed after it.
     this.#framer.discard();
     this.#send(reply('startTls'));
@@ -399,7 +399,7 @@ export class SmtpSession {
     if (!this.#esmtp) return void this.#error('badSequence', 'Send EHLO first');
     if (this.#user !== null) return void this.#error('badSequence', 'Already authenticated');
     if (this.#tx) return void this.#error('badSequence', 'AUTH not allowed during a mail transaction');
-    if (!this.#config.authAvailable) return void this.#error('notImplemented');
+    if (!this.#config.authAvailable) return void this.#error('unsupportedCommand');
     if (mech === '' || extra !== undefined) return void this.#error('syntax', 'AUTH mechanism [initial-response]');
     if (mech !== 'PLAIN' && mech !== 'LOGIN') return void this.#error('unsupportedMechanism');
     if (this.#tls === null && !this.#config.allowPlaintextAuth) return void this.#error('encryptionRequired');
