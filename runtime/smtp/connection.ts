@@ -50,7 +50,6 @@ export function serveConnection(socket: net.Socket, opts: ConnectionOptions): { 
 
   socket.setNoDelay(true);
 
-
   const onData = (chunk: Buffer): void => {
     if (!greeted) {
       greeted = true;
