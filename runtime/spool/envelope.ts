@@ -17,7 +17,7 @@ export const RecipientSchema = v.object({
 
 export const ClientInfoSchema = v.object({
   address: v.string(),
-  port: v.number(),
+  port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
   helo: v.string(),
   tls: v.boolean(),
   user: v.optional(v.string()),
@@ -30,7 +30,7 @@ export const EnvelopeSchema = v.object({
   sender: v.pipe(v.string(), v.maxLength(512)),
   recipients: v.pipe(v.array(RecipientSchema), v.minLength(1)),
   /** Milliseconds since the epoch at the 250 reply. */
-  receivedAt: v.number(),
+  receivedAt: v.pipe(v.number(), v.integer(), v.minValue(0)),
   /** Octets of the stored message, trace header included. */
   size: v.pipe(v.number(), v.integer(), v.minValue(0)),
   bodyType: v.picklist(['7BIT', '8BITMIME']),
