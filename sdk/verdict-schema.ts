@@ -1,0 +1,82 @@
+/**
+ * The verdicts agents return, as valibot schemas. The runtime validates every result that leaves a
+ * sandbox against these; the TypeScript types agents code against are inferred from them, so the
+ * contract is written once. (Agents import only the types: valibot never enters a bundle.)
+ */
+import * as v from 'valibot';
+
+const HeaderName = v.pipe(v.string(), v.regex(/^[!-9;-~]{1,76}$/, 'a header name: printable ASCII without ":" or spaces, at most 76 octets'));
+/** No CR or LF: a value can never start a new header line. Folding is the runtime's job. */
+const HeaderValue = v.pipe(v.string(), v.maxLength(8192), v.regex(/^[^\r\n\0]*$/, 'a header value without CR, LF or NUL'));
+const Text = v.pipe(v.string(), v.minLength(1), v.maxLength(400), v.regex(/^[ -~]*$/, 'printable ASCII reply text'));
+const Enhanced = (cls: '4' | '5') => v.pipe(v.string(), v.regex(new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`), `an RFC 3463 code starting ${cls}.`));
+const Address = v.pipe(v.string(), v.minLength(1), v.maxLength(512), v.regex(/^[^\s<>\0]+$/, 'a mailbox without spaces or angle brackets'));
+
+/** Add, replace (all occurrences) or remove a header of the message. */
+export const HeaderEditSchema = v.variant('op', [
+  v.object({ op: v.literal('add'), name: HeaderName, value: HeaderValue }),
+  v.object({ op: v.literal('set'), name: HeaderName, value: HeaderValue }),
+  v.object({ op: v.literal('remove'), name: HeaderName }),
+]);
+
+export const ContinueSchema = v.object({
+  verdict: v.literal('continue'),
+  /** Only on onEndOfHeaders and onEndOfData (receive) and on the routing events that may edit. */
+  headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
+});
+
+export const RejectSchema = v.object({
+  verdict: v.literal('reject'),
+  code: v.pipe(v.number(), v.integer(), v.minValue(500), v.maxValue(559)),
+  enhanced: Enhanced('5'),
+  text: Text,
+});
+
+export const TempfailSchema = v.object({
+  verdict: v.literal('tempfail'),
+  code: v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(459)),
+  enhanced: Enhanced('4'),
+  text: Text,
+});
+
+/** Close the connection (with 421 and this text, if given). */
+export const DisconnectSchema = v.object({ verdict: v.literal('disconnect'), text: v.optional(Text) });
+
+export const ReceiveVerdictSchema = v.variant('verdict', [ContinueSchema, RejectSchema, TempfailSchema, DisconnectSchema]);
+
+/** Per-recipient changes a routing agent may make. */
+export const RecipientEditSchema = v.variant('op', [
+  v.object({ op: v.literal('add'), address: Address }),
+  v.object({ op: v.literal('remove'), address: Address }),
+  /** Route this recipient to a named connector or host, whatever its domain says. */
+  v.object({ op: v.literal('override'), address: Address, route: v.pipe(v.string(), v.minLength(1), v.maxLength(255)) }),
+]);
+
+export const RoutingVerdictSchema = v.variant('verdict', [
+  v.object({
+    verdict: v.literal('continue'),
+    headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
+    recipients: v.optional(v.pipe(v.array(RecipientEditSchema), v.maxLength(1000))),
+  }),
+  /** Put the message back and try this stage again later. */
+  v.object({ verdict: v.literal('defer'), delayMs: v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(7 * 24 * 3600_000)), reason: Text }),
+  /** Drop the message: no delivery, no DSN; recorded in tracking. */
+  v.object({ verdict: v.literal('delete'), reason: Text }),
+  v.object({ verdict: v.literal('quarantine'), reason: Text }),
+]);
+
+/** A delivery agent's answer for one recipient of a mail item. */
+export const RecipientAckSchema = v.variant('status', [
+  v.object({ address: Address, status: v.literal('delivered') }),
+  v.object({ address: Address, status: v.literal('deferred'), reason: Text }),
+  v.object({ address: Address, status: v.literal('failed'), code: v.pipe(v.number(), v.integer(), v.minValue(500), v.maxValue(559)), enhanced: Enhanced('5'), reason: Text }),
+]);
+
+export const DeliveryResultSchema = v.object({ recipients: v.pipe(v.array(RecipientAckSchema), v.maxLength(1000)) });
+
+export type HeaderEdit = v.InferOutput<typeof HeaderEditSchema>;
+export type ReceiveVerdict = v.InferOutput<typeof ReceiveVerdictSchema>;
+export type RecipientEdit = v.InferOutput<typeof RecipientEditSchema>;
+export type RoutingVerdict = v.InferOutput<typeof RoutingVerdictSchema>;
+export type RecipientAck = v.InferOutput<typeof RecipientAckSchema>;
+export type DeliveryResult = v.InferOutput<typeof DeliveryResultSchema>;
