@@ -6,8 +6,12 @@
 import * as v from 'valibot';
 
 const HeaderName = v.pipe(v.string(), v.regex(/^[!-9;-~]{1,76}$/, 'a header name: printable ASCII without ":" or spaces, at most 76 octets'));
-/** No CR or LF: a value can never start a new header line. Folding is the runtime's job. */
-const HeaderValue = v.pipe(v.string(), v.maxLength(8192), v.regex(/^[^\r\n\0]*$/, 'a header value without CR, LF or NUL'));
+/**
+ * Printable ASCII and tab only: no CR or LF, so a value can never start a new header line, and no
+ * 8-bit octets, so a 7-bit message stays 7-bit (encode with RFC 2047 first). At most 900 octets, so
+ * `name: value` always fits one 998-octet line.
+ */
+const HeaderValue = v.pipe(v.string(), v.maxLength(900), v.regex(/^[\t -~]*$/, 'a header value of printable ASCII (RFC 2047-encode the rest), without CR or LF'));
 const Text = v.pipe(v.string(), v.minLength(1), v.maxLength(400), v.regex(/^[ -~]*$/, 'printable ASCII reply text'));
 const Enhanced = (cls: '4' | '5') => v.pipe(v.string(), v.regex(new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`), `an RFC 3463 code starting ${cls}.`));
 const Address = v.pipe(v.string(), v.minLength(1), v.maxLength(512), v.regex(/^[^\s<>\0]+$/, 'a mailbox without spaces or angle brackets'));
