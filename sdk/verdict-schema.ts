@@ -14,6 +14,8 @@ const HeaderName = v.pipe(v.string(), v.regex(/^[!-9;-~]{1,76}$/, 'a header name
 const HeaderValue = v.pipe(v.string(), v.maxLength(900), v.regex(/^[\t -~]*$/, 'a header value of printable ASCII (RFC 2047-encode the rest), without CR or LF'));
 const Text = v.pipe(v.string(), v.minLength(1), v.maxLength(400), v.regex(/^[ -~]*$/, 'printable ASCII reply text'));
 const Enhanced = (cls: '4' | '5') => v.pipe(v.string(), v.regex(new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`), `an RFC 3463 code starting ${cls}.`));
+const ReplyCode = (low: 400 | 500) =>
+  v.pipe(v.number(), v.integer(), v.minValue(low, `a ${low / 100}xx reply code`), v.maxValue(low + 59, `a ${low / 100}xx reply code`));
 const Address = v.pipe(v.string(), v.minLength(1), v.maxLength(512), v.regex(/^[^\s<>\0]+$/, 'a mailbox without spaces or angle brackets'));
 
 /** Add, replace (all occurrences) or remove a header of the message. */
@@ -31,14 +33,14 @@ export const ContinueSchema = v.object({
 
 export const RejectSchema = v.object({
   verdict: v.literal('reject'),
-  code: v.pipe(v.number(), v.integer(), v.minValue(500), v.maxValue(559)),
+  code: ReplyCode(500),
   enhanced: Enhanced('5'),
   text: Text,
 });
 
 export const TempfailSchema = v.object({
   verdict: v.literal('tempfail'),
-  code: v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(459)),
+  code: ReplyCode(400),
   enhanced: Enhanced('4'),
   text: Text,
 });
@@ -73,7 +75,7 @@ export const RoutingVerdictSchema = v.variant('verdict', [
 export const RecipientAckSchema = v.variant('status', [
   v.object({ address: Address, status: v.literal('delivered') }),
   v.object({ address: Address, status: v.literal('deferred'), reason: Text }),
-  v.object({ address: Address, status: v.literal('failed'), code: v.pipe(v.number(), v.integer(), v.minValue(500), v.maxValue(559)), enhanced: Enhanced('5'), reason: Text }),
+  v.object({ address: Address, status: v.literal('failed'), code: ReplyCode(500), enhanced: Enhanced('5'), reason: Text }),
 ]);
 
 export const DeliveryResultSchema = v.object({ recipients: v.pipe(v.array(RecipientAckSchema), v.maxLength(1000)) });

@@ -1,0 +1,143 @@
+/** One agent in its own isolated-vm isolate: hardened context, compile from a string, one bounded call per event (Node only). */
+import ivm from 'isolated-vm';
+
+/** Runs before agent code: removes shared memory, WebAssembly and anything that could name the host. */
+const PRELUDE = `(() => {
+  const g = globalThis;
+  for (const name of ['SharedArrayBuffer', 'Atomics', 'WebAssembly', 'require', 'process', 'fetch', 'Deno', 'Bun', 'global', 'module']) {
+    if (Object.prototype.hasOwnProperty.call(g, name) && !delete g[name]) throw new Error('cannot remove ' + name);
+  }
+})();`;
+
+/**
+ * Compiled before agent code, so it holds the original intrinsics. Everything that can run agent code
+ * (getters, toJSON, Proxy traps, thenables) runs here, under the call's timeout; only a tagged string
+ * leaves: R<json> result (no result at all is `continue`), N no handler, B<why> bad result, E<message> thrown.
+ */
+const RUNNER = `(() => {
+  const g = globalThis, parse = JSON.parse, stringify = JSON.stringify, apply = Reflect.apply, Str = String;
+  const describe = (e) => {
+    try {
+      if (e !== null && typeof e === 'object' && typeof e.message === 'string') return Str(e.name) + ': ' + e.message;
+      return 'thrown ' + (e === null ? 'null' : typeof e) + ': ' + Str(e);
+    } catch { return 'thrown a value that cannot be described'; }
+  };
+  return async function run(event, payloadJson, cap) {
+    try {
+      const agent = g.agent;
+      const handler = agent === null || agent === undefined ? undefined : agent[event];
+      if (typeof handler !== 'function') return 'N';
+      const result = await apply(handler, agent, [parse(payloadJson)]);
+      // Returning nothing means "continue" (the SDK's handler contract).
+      if (result === undefined) return 'R{"verdict":"continue"}';
+      if (result === null || typeof result !== 'object') return 'Bresult is ' + (result === null ? 'null' : typeof result) + ', not an object';
+      const json = stringify(result);
+      if (typeof json !== 'string') return 'Bresult does not serialize to JSON';
+      if (json.length > cap) return 'Bresult of ' + json.length + ' characters exceeds the cap of ' + cap;
+      return 'R' + json;
+    } catch (e) {
+      const message = describe(e);
+      return 'E' + (message.length > 1000 ? message.slice(0, 1000) + '…' : message);
+    }
+  };
+})()`;
+
+const CHECK_AGENT = `(() => { const a = globalThis.agent; return a !== null && typeof a === 'object' ? 'ok' : typeof a; })()`;
+
+/** A wall-clock grace over the CPU timeout before the host gives up on a call (never-settling promises). */
+export const WALL_GRACE_MS = 50;
+export const LOAD_TIMEOUT_MS = 1000;
+
+export type RawOutcome =
+  | { kind: 'result'; json: string }
+  | { kind: 'no-handler' }
+  | { kind: 'bad-result'; error: string }
+  | { kind: 'error'; error: string }
+  | { kind: 'timeout'; error: string };
+
+type Runner = ivm.Reference<(event: string, payloadJson: string, cap: number) => Promise<string>>;
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class AgentIsolate {
+  readonly agentId: string;
+  readonly code: string;
+  readonly memoryMiB: number;
+  #isolate: ivm.Isolate;
+  #runner: Runner;
+
+  /** Throws an Error whose message says why the code could not be loaded. */
+  constructor(agentId: string, code: string, memoryMiB: number) {
+    this.agentId = agentId;
+    this.code = code;
+    this.memoryMiB = memoryMiB;
+    const { isolate, runner } = AgentIsolate.#build(agentId, code, memoryMiB);
+    this.#isolate = isolate;
+    this.#runner = runner;
+  }
+
+  static #build(agentId: string, code: string, memoryMiB: number): { isolate: ivm.Isolate; runner: Runner } {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMiB });
+    try {
+      const context = isolate.createContextSync();
+      isolate.compileScriptSync(PRELUDE).runSync(context, { timeout: LOAD_TIMEOUT_MS });
+      const runner = isolate.compileScriptSync(RUNNER).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
+      isolate.compileScriptSync(code, { filename: `agent:${agentId}` }).runSync(context, { timeout: LOAD_TIMEOUT_MS });
+      const check: unknown = isolate.compileScriptSync(CHECK_AGENT).runSync(context, { timeout: LOAD_TIMEOUT_MS });
+      if (check !== 'ok') throw new Error(`the code must assign an object to globalThis.agent (found ${String(check)})`);
+      return { isolate, runner };
+    } catch (error) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw new Error(message(error));
+    }
+  }
+
+  /** Runs one handler under `budgetMs` of isolate time and the same plus WALL_GRACE_MS of wall time. */
+  async call(event: string, payloadJson: string, budgetMs: number, cap: number): Promise<RawOutcome> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), budgetMs + WALL_GRACE_MS);
+    });
+    try {
+      const call = this.#runner
+        .apply(undefined, [event, payloadJson, cap], { timeout: budgetMs, result: { promise: true } })
+        .then((value) => ({ value }), (error: unknown) => ({ error }));
+      const settled = await Promise.race([call, deadline]);
+      if (settled === 'deadline') {
+        this.#rebuild();
+        return { kind: 'timeout', error: `no answer within ${budgetMs} + ${WALL_GRACE_MS} ms of wall time (a promise that never settles, or an isolate that did not stop); isolate replaced` };
+      }
+      if ('error' in settled) {
+        const text = message(settled.error);
+        const disposed = this.#isolate.isDisposed;
+        if (disposed || /timed out/i.test(text)) this.#rebuild();
+        if (/timed out/i.test(text)) return { kind: 'timeout', error: `exceeded its budget of ${budgetMs} ms` };
+        return { kind: 'error', error: disposed ? `isolate disposed: ${text}` : text };
+      }
+      const out: unknown = settled.value;
+      if (typeof out !== 'string' || out.length === 0) return { kind: 'error', error: 'the sandbox runner returned no string' };
+      const tag = out[0];
+      const rest = out.slice(1);
+      if (tag === 'R') return { kind: 'result', json: rest };
+      if (tag === 'N') return { kind: 'no-handler' };
+      if (tag === 'B') return { kind: 'bad-result', error: rest };
+      return { kind: 'error', error: rest };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A fresh isolate from the same code: after a timeout, a memory-limit disposal or an abandoned promise. */
+  #rebuild(): void {
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    const { isolate, runner } = AgentIsolate.#build(this.agentId, this.code, this.memoryMiB);
+    this.#isolate = isolate;
+    this.#runner = runner;
+  }
+
+  dispose(): void {
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+  }
+}

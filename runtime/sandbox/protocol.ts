@@ -1,0 +1,70 @@
+/** Messages between the server and a sandbox host process (valibot schemas, both sides), and the driver interface. */
+import * as v from 'valibot';
+import { SandboxVerdictSchema } from './sandbox-verdict.ts';
+
+const Id = v.pipe(v.number(), v.integer(), v.minValue(0));
+const AgentId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'an agent id'));
+const EventName = v.pipe(v.string(), v.regex(/^on[A-Z][A-Za-z]{0,63}$/, 'an event name such as onMailFrom'));
+
+export const ChainLinkSchema = v.object({
+  agentId: AgentId,
+  budgetMs: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60_000)),
+  /** `closed` (default): a failed step tempfails the chain; `open`: it is skipped. */
+  failure: v.optional(v.picklist(['open', 'closed'])),
+});
+export type ChainLink = v.InferOutput<typeof ChainLinkSchema>;
+
+export const StepSchema = v.object({
+  agentId: AgentId,
+  ms: v.number(),
+  outcome: v.picklist(['ok', 'timeout', 'error', 'bad-result', 'crash']),
+  error: v.optional(v.string()),
+});
+export type Step = v.InferOutput<typeof StepSchema>;
+
+export const ChainResultSchema = v.object({
+  verdict: SandboxVerdictSchema,
+  decidedBy: v.nullable(AgentId),
+  steps: v.array(StepSchema),
+});
+export type ChainResult = v.InferOutput<typeof ChainResultSchema>;
+
+/** Server → host. */
+export const HostRequestSchema = v.variant('type', [
+  v.object({
+    type: v.literal('load'),
+    id: Id,
+    agentId: AgentId,
+    code: v.pipe(v.string(), v.maxLength(16 * 1024 * 1024)),
+    memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(4096)),
+  }),
+  v.object({ type: v.literal('unload'), id: Id, agentId: AgentId }),
+  v.object({ type: v.literal('ping'), id: Id }),
+  v.object({ type: v.literal('run'), id: Id, event: EventName, payload: v.unknown(), chain: v.array(ChainLinkSchema) }),
+]);
+export type HostRequest = v.InferOutput<typeof HostRequestSchema>;
+
+/** Host → server. `step` is sent before each agent runs, so a crash can be attributed to it. */
+export const HostMessageSchema = v.variant('type', [
+  v.object({ type: v.literal('ready'), pid: v.number() }),
+  v.object({ type: v.literal('step'), id: Id, agentId: AgentId, done: v.array(StepSchema) }),
+  v.object({ type: v.literal('loaded'), id: Id, ok: v.boolean(), error: v.optional(v.string()) }),
+  v.object({ type: v.literal('unloaded'), id: Id }),
+  v.object({ type: v.literal('pong'), id: Id }),
+  v.object({ type: v.literal('chain'), id: Id, result: ChainResultSchema }),
+  v.object({ type: v.literal('invalid'), id: v.nullable(Id), error: v.string() }),
+]);
+export type HostMessage = v.InferOutput<typeof HostMessageSchema>;
+
+export type LoadResult = { ok: true } | { ok: false; error: string };
+
+/** One way of running agents in isolation; every driver passes `runtime/sandbox/conformance-cases.ts`. */
+export interface SandboxDriver {
+  start(): Promise<void>;
+  /** Compiles and runs the agent's top-level code once; compile or load errors come back, not thrown. */
+  load(agentId: string, code: string, memoryMiB: number): Promise<LoadResult>;
+  unload(agentId: string): Promise<void>;
+  /** Runs the agents in order; never rejects for anything an agent does. */
+  runChain(event: string, payload: unknown, chain: ChainLink[]): Promise<ChainResult>;
+  close(): Promise<void>;
+}
