@@ -2,8 +2,9 @@
  * One receive event through the sandbox host: chains of 0, 1, 5 and 20 trivial agents (one IPC
  * round trip each), against a direct in-process call of the same handler as the baseline, same run.
  * Issue 3's targets: 5-agent chain p50 ≤ 60 µs and p99 ≤ 250 µs; each extra agent ≤ 6 µs.
- * First measurement (2 vCPU, Node 20.20.2): direct 1.2 µs; chains of 0/1/5/20 agents 101/179/478/1660 µs
- * average, about 75 µs per extra agent — far from the targets (see the session note for where it goes).
+ * Measured (2 vCPU, Node 20.20.2): direct 1.2 µs; chains of 0/1/5/20 agents 76/84/133/451 µs average,
+ * ~15 µs per extra agent since handlers run through one synchronous call into the isolate (it was
+ * ~75 µs through the promise path). The IPC round trip itself (~75 µs) keeps the 5-agent target away.
  * Run: node --import tsx bench/dispatch.bench.ts
  */
 import { bench, do_not_optimize, run, summary } from 'mitata';

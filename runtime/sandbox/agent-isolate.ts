@@ -12,7 +12,10 @@ const PRELUDE = `(() => {
 /**
  * Compiled before agent code, so it holds the original intrinsics. Everything that can run agent code
  * (getters, toJSON, Proxy traps, thenables) runs here, under the call's timeout; only a tagged string
- * leaves: R<json> result (no result at all is `continue`), N no handler, B<why> bad result, E<message> thrown.
+ * leaves: R<json> result (no result at all is `continue`), N no handler, B<why> bad result,
+ * E<message> thrown, P pending. `start` runs the handler synchronously (one synchronous call into
+ * the isolate, the fast path); when the handler returns a promise, `start` keeps it in a closure
+ * and answers P, and `finish` awaits it — the handler is never called twice.
  */
 const RUNNER = `(() => {
   const g = globalThis, parse = JSON.parse, stringify = JSON.stringify, apply = Reflect.apply, Str = String;
@@ -22,23 +25,46 @@ const RUNNER = `(() => {
       return 'thrown ' + (e === null ? 'null' : typeof e) + ': ' + Str(e);
     } catch { return 'thrown a value that cannot be described'; }
   };
-  return async function run(event, payloadJson, cap) {
-    try {
-      const agent = g.agent;
-      const handler = agent === null || agent === undefined ? undefined : agent[event];
-      if (typeof handler !== 'function') return 'N';
-      const result = await apply(handler, agent, [parse(payloadJson)]);
-      // Returning nothing means "continue" (the SDK's handler contract).
-      if (result === undefined) return 'R{"verdict":"continue"}';
-      if (result === null || typeof result !== 'object') return 'Bresult is ' + (result === null ? 'null' : typeof result) + ', not an object';
-      const json = stringify(result);
-      if (typeof json !== 'string') return 'Bresult does not serialize to JSON';
-      if (json.length > cap) return 'Bresult of ' + json.length + ' characters exceeds the cap of ' + cap;
-      return 'R' + json;
-    } catch (e) {
-      const message = describe(e);
-      return 'E' + (message.length > 1000 ? message.slice(0, 1000) + '…' : message);
-    }
+  const failed = (e) => {
+    const message = describe(e);
+    return 'E' + (message.length > 1000 ? message.slice(0, 1000) + '…' : message);
+  };
+  const serialize = (result, cap) => {
+    // Returning nothing means "continue" (the SDK's handler contract).
+    if (result === undefined) return 'R{"verdict":"continue"}';
+    if (result === null || typeof result !== 'object') return 'Bresult is ' + (result === null ? 'null' : typeof result) + ', not an object';
+    const json = stringify(result);
+    if (typeof json !== 'string') return 'Bresult does not serialize to JSON';
+    if (json.length > cap) return 'Bresult of ' + json.length + ' characters exceeds the cap of ' + cap;
+    return 'R' + json;
+  };
+  let pending;
+  return {
+    start(event, payloadJson, cap) {
+      pending = undefined;
+      try {
+        const agent = g.agent;
+        const handler = agent === null || agent === undefined ? undefined : agent[event];
+        if (typeof handler !== 'function') return 'N';
+        const result = apply(handler, agent, [parse(payloadJson)]);
+        if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+          pending = result;
+          return 'P';
+        }
+        return serialize(result, cap);
+      } catch (e) {
+        return failed(e);
+      }
+    },
+    async finish(cap) {
+      const p = pending;
+      pending = undefined;
+      try {
+        return serialize(await p, cap);
+      } catch (e) {
+        return failed(e);
+      }
+    },
   };
 })()`;
 
@@ -55,7 +81,10 @@ export type RawOutcome =
   | { kind: 'error'; error: string }
   | { kind: 'timeout'; error: string };
 
-type Runner = ivm.Reference<(event: string, payloadJson: string, cap: number) => Promise<string>>;
+interface Runner {
+  start: ivm.Reference<(event: string, payloadJson: string, cap: number) => string>;
+  finish: ivm.Reference<(cap: number) => Promise<string>>;
+}
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -83,7 +112,8 @@ export class AgentIsolate {
     try {
       const context = isolate.createContextSync();
       isolate.compileScriptSync(PRELUDE).runSync(context, { timeout: LOAD_TIMEOUT_MS });
-      const runner = isolate.compileScriptSync(RUNNER).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
+      const runnerObject = isolate.compileScriptSync(RUNNER).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
+      const runner: Runner = { start: runnerObject.getSync('start', { reference: true }), finish: runnerObject.getSync('finish', { reference: true }) };
       isolate.compileScriptSync(code, { filename: `agent:${agentId}` }).runSync(context, { timeout: LOAD_TIMEOUT_MS });
       const check: unknown = isolate.compileScriptSync(CHECK_AGENT).runSync(context, { timeout: LOAD_TIMEOUT_MS });
       if (check !== 'ok') throw new Error(`the code must assign an object to globalThis.agent (found ${String(check)})`);
@@ -94,39 +124,58 @@ export class AgentIsolate {
     }
   }
 
-  /** Runs one handler under `budgetMs` of isolate time and the same plus WALL_GRACE_MS of wall time. */
+  /**
+   * Runs one handler under `budgetMs` of isolate time: synchronously first; a handler that returns a
+   * promise is then awaited under what is left of the budget, plus WALL_GRACE_MS of wall time.
+   */
   async call(event: string, payloadJson: string, budgetMs: number, cap: number): Promise<RawOutcome> {
+    const started = performance.now();
+    let out: unknown;
+    try {
+      out = this.#runner.start.applySync(undefined, [event, payloadJson, cap], { timeout: budgetMs });
+    } catch (error) {
+      return this.#failure(error, budgetMs);
+    }
+    if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs, cap);
+    if (typeof out !== 'string') return out as RawOutcome;
+    if (out.length === 0) return { kind: 'error', error: 'the sandbox runner returned no string' };
+    const tag = out[0];
+    const rest = out.slice(1);
+    if (tag === 'R') return { kind: 'result', json: rest };
+    if (tag === 'N') return { kind: 'no-handler' };
+    if (tag === 'B') return { kind: 'bad-result', error: rest };
+    return { kind: 'error', error: rest };
+  }
+
+  /** Awaits a handler's promise inside the isolate; a host-side deadline abandons one that never settles. */
+  async #finish(leftMs: number, budgetMs: number, cap: number): Promise<string | RawOutcome> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), budgetMs + WALL_GRACE_MS);
+      timer = setTimeout(() => resolve('deadline'), leftMs + WALL_GRACE_MS);
     });
     try {
-      const call = this.#runner
-        .apply(undefined, [event, payloadJson, cap], { timeout: budgetMs, result: { promise: true } })
+      const call = this.#runner.finish
+        .apply(undefined, [cap], { timeout: leftMs, result: { promise: true } })
         .then((value) => ({ value }), (error: unknown) => ({ error }));
       const settled = await Promise.race([call, deadline]);
       if (settled === 'deadline') {
         this.#rebuild();
         return { kind: 'timeout', error: `no answer within ${budgetMs} + ${WALL_GRACE_MS} ms of wall time (a promise that never settles, or an isolate that did not stop); isolate replaced` };
       }
-      if ('error' in settled) {
-        const text = message(settled.error);
-        const disposed = this.#isolate.isDisposed;
-        if (disposed || /timed out/i.test(text)) this.#rebuild();
-        if (/timed out/i.test(text)) return { kind: 'timeout', error: `exceeded its budget of ${budgetMs} ms` };
-        return { kind: 'error', error: disposed ? `isolate disposed: ${text}` : text };
-      }
-      const out: unknown = settled.value;
-      if (typeof out !== 'string' || out.length === 0) return { kind: 'error', error: 'the sandbox runner returned no string' };
-      const tag = out[0];
-      const rest = out.slice(1);
-      if (tag === 'R') return { kind: 'result', json: rest };
-      if (tag === 'N') return { kind: 'no-handler' };
-      if (tag === 'B') return { kind: 'bad-result', error: rest };
-      return { kind: 'error', error: rest };
+      if ('error' in settled) return this.#failure(settled.error, budgetMs);
+      return typeof settled.value === 'string' ? settled.value : '';
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A call that threw in the host: the budget ran out, the isolate was disposed, or something else. */
+  #failure(error: unknown, budgetMs: number): RawOutcome {
+    const text = message(error);
+    const disposed = this.#isolate.isDisposed;
+    if (disposed || /timed out/i.test(text)) this.#rebuild();
+    if (/timed out/i.test(text)) return { kind: 'timeout', error: `exceeded its budget of ${budgetMs} ms` };
+    return { kind: 'error', error: disposed ? `isolate disposed: ${text}` : text };
   }
 
   /** A fresh isolate from the same code: after a timeout, a memory-limit disposal or an abandoned promise. */
