@@ -1,6 +1,7 @@
 /** The session's contract with its surroundings: limits, injected effects and the socket edge. */
 import type { ReplyKey } from './replies.ts';
 import type { Transaction } from './transaction.ts';
+import type { LogFn } from '../log/logger.ts';
 
 export interface SessionLimits {
   /** Command line including CRLF (RFC 5321 4.5.3.1.4: at least 512). */
@@ -54,13 +55,11 @@ export interface CommitContext {
 
 export type CommitResult = { ok: true; id: string } | { ok: false; reply: ReplyKey };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
 export interface SessionPorts {
   /** Makes the message durable; resolves `ok` only once it is (then the session answers 250). */
   commit(tx: Transaction, context: CommitContext): Promise<CommitResult>;
   verifyPassword(user: string, password: string): Promise<'ok' | 'invalid' | 'error'>;
-  log(level: LogLevel, event: string, fields: Record<string, unknown>): void;
+  log: LogFn;
 }
 
 export interface SessionIO {

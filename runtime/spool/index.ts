@@ -8,5 +8,5 @@ export { DeliveryStateSchema, RecipientStatusSchema } from './delivery-state-sch
 export { JournalStore } from './journal-store.ts';
 export type { JournalStats } from './journal-store.ts';
 export { DEFAULT_SEGMENT_BYTES } from './journal-options.ts';
-export type { JournalStoreOptions, SpoolLog, SpoolLogLevel } from './journal-options.ts';
+export type { JournalStoreOptions, SpoolLog } from './journal-options.ts';
 export { newQueueId, QUEUE_ID_LENGTH, queueIdGenerator, queueIdTime } from './queue-id.ts';

@@ -1,8 +1,9 @@
 // Options of the journal spool, their defaults, and the logger it reports through.
 import { join } from 'node:path';
+import type { LogFn } from '../log/logger.ts';
 
-export type SpoolLogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type SpoolLog = (level: SpoolLogLevel, msg: string, fields?: Record<string, unknown>) => void;
+/** The server's logger shape (runtime/log/logger.ts). */
+export type SpoolLog = LogFn;
 
 export interface JournalStoreOptions {
   /** The spool directory; holds `journal/` (segments) and `quarantine/` (damaged records). */

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Envelope } from './envelope.ts';
-import type { SpoolLog, SpoolLogLevel } from './journal-options.ts';
+import type { SpoolLog } from './journal-options.ts';
+import type { LogLevel } from '../log/logger.ts';
 import { JournalStore } from './journal-store.ts';
 import type { JournalStoreOptions } from './journal-options.ts';
 import { newQueueId } from './queue-id.ts';
@@ -55,7 +56,7 @@ export function sizeFor(id: string): number {
 }
 
 export interface LogLine {
-  level: SpoolLogLevel;
+  level: LogLevel;
   msg: string;
   fields: Record<string, unknown> | undefined;
 }
