@@ -1,7 +1,7 @@
 // The schema of a stored DeliveryState: replay treats the journal as untrusted input.
 import * as v from 'valibot';
-import type { DeliveryState } from './store.ts';
 
+/** Per-recipient delivery outcome, by index into `envelope.recipients`. */
 export const RecipientStatusSchema = v.variant('state', [
   v.object({ state: v.literal('pending'), lastReply: v.optional(v.string()) }),
   v.object({ state: v.literal('delivered'), at: v.number(), reply: v.optional(v.string()) }),
@@ -10,15 +10,13 @@ export const RecipientStatusSchema = v.variant('state', [
 
 export const DeliveryStateSchema = v.object({
   attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** Milliseconds since the epoch; the message is not claimable before this. */
   nextAttemptAt: v.number(),
   recipients: v.array(RecipientStatusSchema),
 });
 
-// The contract's hand-written type and this schema must describe the same values, both ways.
-type SchemaState = v.InferOutput<typeof DeliveryStateSchema>;
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const schemaMatchesContract: Same<SchemaState, DeliveryState> = true;
-void schemaMatchesContract;
+export type RecipientStatus = v.InferOutput<typeof RecipientStatusSchema>;
+export type DeliveryState = v.InferOutput<typeof DeliveryStateSchema>;
 
 /** One line naming the first problem, for logs and quarantine reasons. */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {

@@ -4,19 +4,9 @@
  * so work is claimed with leases that expire, never with process-local locks.
  */
 import type { Envelope } from './envelope.ts';
+import type { DeliveryState } from './delivery-state-schema.ts';
 
-/** Per-recipient delivery outcome, by index into `envelope.recipients`. */
-export type RecipientStatus =
-  | { state: 'pending'; lastReply?: string }
-  | { state: 'delivered'; at: number; reply?: string }
-  | { state: 'failed'; at: number; reply: string };
-
-export interface DeliveryState {
-  attempts: number;
-  /** Milliseconds since the epoch; the message is not claimable before this. */
-  nextAttemptAt: number;
-  recipients: RecipientStatus[];
-}
+export type { DeliveryState, RecipientStatus } from './delivery-state-schema.ts';
 
 export interface Lease {
   readonly id: string;
