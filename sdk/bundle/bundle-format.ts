@@ -1,7 +1,7 @@
 /** The bundle container: exact bytes of the signed manifest, the code and the signature, framed unambiguously. */
 import * as v from 'valibot';
 import { bundleError, type BundleError } from './bundle-error.ts';
-import { parseJsonStrict } from './json-strict.ts';
+import { parseJsonBytesStrict } from './json-strict.ts';
 
 /**
  * The first line of every bundle file.
@@ -131,13 +131,7 @@ export function decodeBundle(bytes: Uint8Array): DecodeResult {
   const [manifestBytes, code, sig] = sections as [Uint8Array, Uint8Array, Uint8Array];
   if (manifestBytes.byteLength === 0) return fail('BAD_FRAMING', 'manifest section is empty');
   if (sig.byteLength === 0) return { ok: true, value: { manifestBytes, code, signature: null } };
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(sig);
-  } catch {
-    return fail('BAD_SIGNATURE', 'signature section is not UTF-8');
-  }
-  const json = parseJsonStrict(text);
+  const json = parseJsonBytesStrict(sig);
   if (!json.ok) return fail('BAD_SIGNATURE', `signature section is not strict JSON: ${json.error}`);
   const parsed = v.safeParse(BundleSignatureSchema, json.value);
   if (!parsed.success) {

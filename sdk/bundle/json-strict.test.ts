@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_JSON_DEPTH, parseJsonStrict } from './json-strict.ts';
+import { MAX_JSON_DEPTH, parseJsonBytesStrict, parseJsonStrict } from './json-strict.ts';
 
 function errorOf(text: string): string {
   const r = parseJsonStrict(text);
@@ -64,4 +64,11 @@ test('stays linear on large and adversarial inputs', () => {
   assert.ok(parseJsonStrict(escapes).ok);
   assert.match(errorOf(`${many.slice(0, -1)},"k99999":0}`), /duplicate key "k99999"/);
   assert.ok(performance.now() - started < 5000);
+});
+
+test('parseJsonBytesStrict refuses invalid UTF-8 and a byte-order mark, and parses the rest strictly', () => {
+  assert.deepEqual(parseJsonBytesStrict(new Uint8Array([0x7b, 0xff, 0x7d])), { ok: false, error: 'not valid UTF-8' });
+  assert.equal(parseJsonBytesStrict(new Uint8Array([0xef, 0xbb, 0xbf, 0x31])).ok, false);
+  assert.deepEqual(parseJsonBytesStrict(new TextEncoder().encode('{"é":1}')), { ok: true, value: { é: 1 } });
+  assert.equal(parseJsonBytesStrict(new TextEncoder().encode('{"a":1,"a":2}')).ok, false);
 });

@@ -16,6 +16,24 @@ export const MAX_JSON_DEPTH = 64;
 
 class JsonError extends Error {}
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * {@link parseJsonStrict} over bytes that must be valid UTF-8 (a byte-order mark is kept, and so
+ * refused): the one way signed bundle sections are read.
+ * @example
+ * parseJsonBytesStrict(new Uint8Array([0xff])); // { ok: false, error: 'not valid UTF-8' }
+ */
+export function parseJsonBytesStrict(bytes: Uint8Array): JsonResult {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return { ok: false, error: 'not valid UTF-8' };
+  }
+  return parseJsonStrict(text);
+}
+
 /**
  * Parses RFC 8259 JSON text, refusing what would let two readers see different values: a duplicate
  * object key at any depth (compared after unescaping), a `__proto__` key, nesting deeper than

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as v from 'valibot';
 import { bundleError, type BundleError } from './bundle-error.ts';
 import { decodeBundle } from './bundle-format.ts';
-import { parseJsonStrict } from './json-strict.ts';
+import { parseJsonBytesStrict } from './json-strict.ts';
 import { formatManifestIssues, ManifestSchema, type Manifest } from './manifest.ts';
 import { verifySignature } from './signing.ts';
 
@@ -75,13 +75,7 @@ export function openBundle(bytes: Uint8Array, trust: TrustLookup, opts: OpenOpti
     }
   }
 
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(manifestBytes);
-  } catch {
-    return fail('BAD_MANIFEST', 'the manifest is not valid UTF-8');
-  }
-  const json = parseJsonStrict(text);
+  const json = parseJsonBytesStrict(manifestBytes);
   if (!json.ok) return fail('BAD_MANIFEST', `the manifest is not strict JSON: ${json.error}`);
   const parsed = v.safeParse(ManifestSchema, json.value);
   if (!parsed.success) return fail('BAD_MANIFEST', `invalid manifest: ${formatManifestIssues(parsed.issues).join('; ')}`);
