@@ -44,7 +44,7 @@ function hex(cp: number): string {
   return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-/** Printable ASCII is shown as itself; everything else as U+XXXX so messages stay ASCII and one line. */
+/** Printable ASCII is shown as itself; everything else as its U+ code point in hex, so messages stay ASCII and one line. */
 function describeChar(cp: number): string {
   return cp > SP && cp < 0x7f ? `"${String.fromCharCode(cp)}"` : hex(cp);
 }

@@ -14,6 +14,9 @@ import type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-
 export type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** SASL responses are base64 (ASCII): any other octet just fails the base64 check. */
+const latin1 = new TextDecoder('latin1');
+const encoder = new TextEncoder();
 
 /** Commands a client may send without waiting for the reply, once EHLO advertised PIPELINING. */
 const GROUPABLE = new Set(['RSET', 'MAIL', 'RCPT', 'BDAT']);
@@ -407,17 +410,17 @@ export class SmtpSession {
     if (mech === 'PLAIN') {
       this.#sasl = { mech: 'PLAIN' };
       if (initial === undefined) return void this.#send(plainReply(334, ['']));
-      return this.#saslStep(new TextEncoder().encode(initial));
+      return this.#saslStep(encoder.encode(initial));
     }
     this.#sasl = { mech: 'LOGIN' };
     if (initial === undefined) return void this.#send(plainReply(334, [LOGIN_USER_PROMPT]));
-    return this.#saslStep(new TextEncoder().encode(initial));
+    return this.#saslStep(encoder.encode(initial));
   }
 
   async #saslStep(raw: Uint8Array): Promise<void> {
     const sasl = this.#sasl;
     if (sasl === null) return;
-    const line = new TextDecoder().decode(raw);
+    const line = latin1.decode(raw);
     if (line === '*') return void this.#endSasl('authCancelled');
     const decoded = decodeResponse(line);
     if (!decoded.ok) return void this.#endSasl('authBadData', decoded.message);
