@@ -17,7 +17,7 @@ const host = new SandboxHost();
 await host.start();
 const ids = Array.from({ length: 20 }, (_, i) => `bench/agent-${i}`);
 for (const id of ids) {
-  const loaded = await host.load(id, AGENT, 32);
+  const loaded = await host.load({ agentId: id, code: AGENT, memoryMiB: 32 });
   if (!loaded.ok) throw new Error(`load ${id}: ${loaded.error}`);
 }
 const chain = (n: number) => ids.slice(0, n).map((agentId) => ({ agentId, budgetMs: 100 }));

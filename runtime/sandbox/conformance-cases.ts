@@ -17,7 +17,7 @@ async function timed(driver: SandboxDriver, chain: ChainLink[]): Promise<{ resul
 }
 
 async function mustLoad(driver: SandboxDriver, agentId: string, code: string, memoryMiB = 32): Promise<void> {
-  const loaded = await driver.load(agentId, code, memoryMiB);
+  const loaded = await driver.load({ agentId, code, memoryMiB });
   assert.deepEqual(loaded, { ok: true }, `loading ${agentId}`);
 }
 
@@ -133,11 +133,11 @@ export function sandboxDriverConformance(name: string, makeDriver: () => Sandbox
     });
 
     test('load reports compile errors, top-level loops and a missing agent object', async () => {
-      const syntax = await driver.load('broken', 'globalThis.agent = {', 32);
+      const syntax = await driver.load({ agentId: 'broken', code: 'globalThis.agent = {', memoryMiB: 32 });
       assert.equal(syntax.ok, false);
-      const loop = await driver.load('looping', 'for (;;) {}', 32);
+      const loop = await driver.load({ agentId: 'looping', code: 'for (;;) {}', memoryMiB: 32 });
       assert.equal(loop.ok, false);
-      const none = await driver.load('empty', 'const x = 1;', 32);
+      const none = await driver.load({ agentId: 'empty', code: 'const x = 1;', memoryMiB: 32 });
       assert.equal(none.ok, false);
       const result = await driver.runChain('onMailFrom', {}, [{ agentId: 'broken', budgetMs: 200 }]);
       assert.equal(result.steps[0]?.outcome, 'error');

@@ -7,6 +7,7 @@ import { HostRequestSchema } from './protocol.ts';
 import type { ChainResult, HostMessage, HostRequest, Step } from './protocol.ts';
 import { chainDecision, CONTINUE, parseAgentResult } from './sandbox-verdict.ts';
 import type { SandboxVerdict } from './sandbox-verdict.ts';
+import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
 
 /** Largest JSON text (UTF-16 code units) an agent's result may serialize to. */
 export const RESULT_CAP_CHARS = 64 * 1024;
@@ -40,6 +41,8 @@ function toStep(agentId: string, ms: number, raw: RawOutcome): { step: Step; ver
 async function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise<ChainResult> {
   const payloadJson = JSON.stringify(request.payload ?? null);
   const steps: Step[] = [];
+  // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
+  const headers: HeaderEdit[] = [];
   for (const link of request.chain) {
     send({ type: 'step', id: request.id, agentId: link.agentId, done: steps });
     const agent = agents.get(link.agentId);
@@ -55,8 +58,9 @@ async function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise
     steps.push(step);
     const decided = chainDecision(step.outcome, verdict, link.failure);
     if (decided !== undefined) return { verdict: decided, decidedBy: link.agentId, steps };
+    if (step.outcome === 'ok' && verdict?.verdict === 'continue' && verdict.headers) headers.push(...verdict.headers);
   }
-  return { verdict: CONTINUE, decidedBy: null, steps };
+  return headers.length > 0 ? { verdict: CONTINUE, decidedBy: null, steps, headers } : { verdict: CONTINUE, decidedBy: null, steps };
 }
 
 async function handle(frame: unknown): Promise<void> {
@@ -78,9 +82,10 @@ async function handle(frame: unknown): Promise<void> {
       return;
     case 'load':
       try {
-        const agent = new AgentIsolate(request.agentId, request.code, request.memoryMiB);
-        agents.get(request.agentId)?.dispose();
-        agents.set(request.agentId, agent);
+        const { agentId, code, memoryMiB } = request.spec;
+        const agent = new AgentIsolate(agentId, code, memoryMiB);
+        agents.get(agentId)?.dispose();
+        agents.set(agentId, agent);
         send({ type: 'loaded', id: request.id, ok: true });
       } catch (error) {
         send({ type: 'loaded', id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) });

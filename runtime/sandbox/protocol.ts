@@ -1,6 +1,7 @@
 /** Messages between the server and a sandbox host process (valibot schemas, both sides), and the driver interface. */
 import * as v from 'valibot';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
+import { HeaderEditSchema } from '../../sdk/verdict-schema.ts';
 
 const Id = v.pipe(v.number(), v.integer(), v.minValue(0));
 const AgentId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'an agent id'));
@@ -23,21 +24,38 @@ export const StepSchema = v.object({
 export type Step = v.InferOutput<typeof StepSchema>;
 
 export const ChainResultSchema = v.object({
+  /** The terminal verdict that ended the chain, or `continue` (without edits) when none did. */
   verdict: SandboxVerdictSchema,
   decidedBy: v.nullable(AgentId),
   steps: v.array(StepSchema),
+  /** When the chain continued: the header edits of every agent that returned some, in chain order. */
+  headers: v.optional(v.array(HeaderEditSchema)),
 });
 export type ChainResult = v.InferOutput<typeof ChainResultSchema>;
 
+/** What an agent may use besides `log`, as the admin granted it at enable time. */
+export const AgentGrantsSchema = v.object({
+  capabilities: v.array(v.picklist(['log', 'kv', 'dns', 'fetch'])),
+  /** Origins (scheme://host[:port]) `fetch` may reach; empty unless `fetch` is granted. */
+  fetchOrigins: v.array(v.string()),
+  /** Absolute directory of the agent's persistent key-value store; set only when `kv` is granted. */
+  kvDir: v.optional(v.string()),
+});
+export type AgentGrants = v.InferOutput<typeof AgentGrantsSchema>;
+
+/** Everything a driver needs to load one agent. `config` is JSON, already validated against the agent's schema. */
+export const AgentLoadSpecSchema = v.object({
+  agentId: AgentId,
+  code: v.pipe(v.string(), v.maxLength(16 * 1024 * 1024)),
+  memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(4096)),
+  config: v.optional(v.unknown()),
+  grants: v.optional(AgentGrantsSchema),
+});
+export type AgentLoadSpec = v.InferOutput<typeof AgentLoadSpecSchema>;
+
 /** Server → host. */
 export const HostRequestSchema = v.variant('type', [
-  v.object({
-    type: v.literal('load'),
-    id: Id,
-    agentId: AgentId,
-    code: v.pipe(v.string(), v.maxLength(16 * 1024 * 1024)),
-    memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(4096)),
-  }),
+  v.object({ type: v.literal('load'), id: Id, spec: AgentLoadSpecSchema }),
   v.object({ type: v.literal('unload'), id: Id, agentId: AgentId }),
   v.object({ type: v.literal('ping'), id: Id }),
   v.object({ type: v.literal('run'), id: Id, event: EventName, payload: v.unknown(), chain: v.array(ChainLinkSchema) }),
@@ -62,7 +80,7 @@ export type LoadResult = { ok: true } | { ok: false; error: string };
 export interface SandboxDriver {
   start(): Promise<void>;
   /** Compiles and runs the agent's top-level code once; compile or load errors come back, not thrown. */
-  load(agentId: string, code: string, memoryMiB: number): Promise<LoadResult>;
+  load(spec: AgentLoadSpec): Promise<LoadResult>;
   unload(agentId: string): Promise<void>;
   /** Runs the agents in order; never rejects for anything an agent does. */
   runChain(event: string, payload: unknown, chain: ChainLink[]): Promise<ChainResult>;

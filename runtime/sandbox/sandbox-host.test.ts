@@ -14,7 +14,7 @@ function started(marginMs: number): Promise<SandboxHost> {
 test('a wedged host is killed at the chain deadline, the call fails closed, and the next call is served', async () => {
   const host = await started(300);
   try {
-    assert.deepEqual(await host.load('good', GOOD, 32), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'good', code: GOOD, memoryMiB: 32 }), { ok: true });
     const pid = host.pid;
     assert.ok(pid !== undefined);
     process.kill(pid, 'SIGSTOP');
@@ -33,8 +33,8 @@ test('a wedged host is killed at the chain deadline, the call fails closed, and 
 test('a host killed mid-call fails that call as the running agent and is restarted with its agents', async () => {
   const host = await started(2000);
   try {
-    assert.deepEqual(await host.load('slow', agentCode('for (;;) {}'), 32), { ok: true });
-    assert.deepEqual(await host.load('first', agentCode("return { verdict: 'continue' };"), 32), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'slow', code: agentCode('for (;;) {}'), memoryMiB: 32 }), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'first', code: agentCode("return { verdict: 'continue' };"), memoryMiB: 32 }), { ok: true });
     const pid = host.pid as number;
     const call = host.runChain('onMailFrom', { from: 'a' }, [{ agentId: 'first', budgetMs: 200 }, { agentId: 'slow', budgetMs: 5000 }]);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -55,8 +55,8 @@ test('a host killed mid-call fails that call as the running agent and is restart
 test('calls queued behind a crash are served by the restarted host, not failed', async () => {
   const host = await started(2000);
   try {
-    assert.deepEqual(await host.load('bomb', agentCode("const o = {}; for (let i = 0; i < 1e6; i++) o['k' + i] = i; return o;"), 8), { ok: true });
-    assert.deepEqual(await host.load('good', GOOD, 32), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'bomb', code: agentCode("const o = {}; for (let i = 0; i < 1e6; i++) o['k' + i] = i; return o;"), memoryMiB: 8 }), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'good', code: GOOD, memoryMiB: 32 }), { ok: true });
     const [crashed, served] = await Promise.all([
       host.runChain('onMailFrom', {}, [{ agentId: 'bomb', budgetMs: 3000 }]),
       host.runChain('onMailFrom', { from: 'q' }, [{ agentId: 'good', budgetMs: 500 }]),

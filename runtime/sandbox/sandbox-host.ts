@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { runtimeName } from '../platform/runtime-info.ts';
 import { encodeFrame, FrameDecoder } from './frame-codec.ts';
 import { HostMessageSchema } from './protocol.ts';
-import type { ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
+import type { AgentLoadSpec, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
 import { AGENT_FAILURE_VERDICT } from './sandbox-verdict.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,7 +21,7 @@ export interface SandboxHostOptions {
   onLog?: (line: string) => void;
 }
 
-type Request = { type: 'load'; agentId: string; code: string; memoryMiB: number } | { type: 'unload'; agentId: string } | { type: 'ping' } | { type: 'run'; event: string; payload: unknown; chain: ChainLink[] };
+type Request = { type: 'load'; spec: AgentLoadSpec } | { type: 'unload'; agentId: string } | { type: 'ping' } | { type: 'run'; event: string; payload: unknown; chain: ChainLink[] };
 /** What ended a request: the host's answer, or the host's death (with the last `step` frame seen). */
 type Ending = { reply: HostMessage } | { died: string; killedAtDeadline: boolean; step?: Extract<HostMessage, { type: 'step' }>; stepAt: number };
 type Op = { request: Request; deadlineMs: number; finish: (ending: Ending) => void };
@@ -36,7 +36,7 @@ export class SandboxHost implements SandboxDriver {
   #nextId = 1;
   #crashes = 0;
   #killedAtDeadline = false;
-  #agents = new Map<string, { code: string; memoryMiB: number }>();
+  #agents = new Map<string, AgentLoadSpec>();
   #started: Promise<void> | undefined;
   #onReady: (() => void) | undefined;
 
@@ -50,12 +50,12 @@ export class SandboxHost implements SandboxDriver {
     return this.#started;
   }
 
-  async load(agentId: string, code: string, memoryMiB: number): Promise<LoadResult> {
-    const ending = await this.#submit({ type: 'load', agentId, code, memoryMiB }, LOAD_MS * 2);
+  async load(spec: AgentLoadSpec): Promise<LoadResult> {
+    const ending = await this.#submit({ type: 'load', spec }, LOAD_MS * 2);
     if ('died' in ending) return { ok: false, error: `sandbox host died while loading: ${ending.died}` };
     if (ending.reply.type !== 'loaded') return { ok: false, error: `unexpected reply ${ending.reply.type}` };
     if (!ending.reply.ok) return { ok: false, error: ending.reply.error ?? 'load failed' };
-    this.#agents.set(agentId, { code, memoryMiB });
+    this.#agents.set(spec.agentId, spec);
     return { ok: true };
   }
 
@@ -219,8 +219,8 @@ export class SandboxHost implements SandboxDriver {
     }
     // Reloads go to the head of the queue, so they run before the next call; an agent whose reload
     // crashes the host again is dropped (its next call fails as "agent not loaded").
-    const reloads: Op[] = [...this.#agents].map(([agentId, { code, memoryMiB }]) => ({
-      request: { type: 'load', agentId, code, memoryMiB },
+    const reloads: Op[] = [...this.#agents].map(([agentId, spec]) => ({
+      request: { type: 'load', spec },
       deadlineMs: LOAD_MS * 2 + (this.#options.marginMs ?? 2000),
       finish: (ending: Ending) => {
         if ('died' in ending || (ending.reply.type === 'loaded' && !ending.reply.ok)) this.#agents.delete(agentId);
