@@ -1,5 +1,6 @@
 /** One agent in its own isolated-vm isolate: hardened context, compile from a string, one bounded call per event (Node only). */
 import ivm from 'isolated-vm';
+import type { RawOutcome } from './chain-runner.ts';
 
 /** Runs before agent code: removes shared memory, WebAssembly and anything that could name the host. */
 const PRELUDE = `(() => {
@@ -73,13 +74,6 @@ const CHECK_AGENT = `(() => { const a = globalThis.agent; return a !== null && t
 /** A wall-clock grace over the CPU timeout before the host gives up on a call (never-settling promises). */
 export const WALL_GRACE_MS = 50;
 export const LOAD_TIMEOUT_MS = 1000;
-
-export type RawOutcome =
-  | { kind: 'result'; json: string }
-  | { kind: 'no-handler' }
-  | { kind: 'bad-result'; error: string }
-  | { kind: 'error'; error: string }
-  | { kind: 'timeout'; error: string };
 
 interface Runner {
   start: ivm.Reference<(event: string, payloadJson: string, cap: number) => string>;

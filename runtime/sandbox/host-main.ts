@@ -1,13 +1,10 @@
 /** The sandbox host process: serves load/unload/ping/run frames on stdin/stdout with one isolate per agent (Node + isolated-vm only). */
 import * as v from 'valibot';
 import { AgentIsolate } from './agent-isolate.ts';
-import type { RawOutcome } from './agent-isolate.ts';
 import { encodeFrame, FrameDecoder } from './frame-codec.ts';
 import { HostRequestSchema } from './protocol.ts';
-import type { ChainResult, HostMessage, HostRequest, Step } from './protocol.ts';
-import { chainDecision, CONTINUE, parseAgentResult } from './sandbox-verdict.ts';
-import type { SandboxVerdict } from './sandbox-verdict.ts';
-import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
+import type { ChainResult, HostMessage, HostRequest } from './protocol.ts';
+import { runChainWith, type CallAgent } from './chain-runner.ts';
 
 /** Largest JSON text (UTF-16 code units) an agent's result may serialize to. */
 export const RESULT_CAP_CHARS = 64 * 1024;
@@ -24,43 +21,12 @@ function send(message: HostMessage): void {
   process.stdout.write(encodeFrame(message));
 }
 
-function toStep(agentId: string, ms: number, raw: RawOutcome): { step: Step; verdict?: SandboxVerdict } {
-  switch (raw.kind) {
-    case 'no-handler':
-      return { step: { agentId, ms, outcome: 'ok' }, verdict: CONTINUE };
-    case 'result': {
-      const parsed = parseAgentResult(raw.json);
-      if (parsed.ok) return { step: { agentId, ms, outcome: 'ok' }, verdict: parsed.verdict };
-      return { step: { agentId, ms, outcome: 'bad-result', error: parsed.error } };
-    }
-    default:
-      return { step: { agentId, ms, outcome: raw.kind, error: raw.error } };
-  }
-}
-
-async function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise<ChainResult> {
-  const payloadJson = JSON.stringify(request.payload ?? null);
-  const steps: Step[] = [];
-  // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
-  const headers: HeaderEdit[] = [];
-  for (const link of request.chain) {
-    send({ type: 'step', id: request.id, agentId: link.agentId, done: steps });
-    const agent = agents.get(link.agentId);
-    const started = performance.now();
-    let raw: RawOutcome;
-    try {
-      raw = agent ? await agent.call(request.event, payloadJson, link.budgetMs, RESULT_CAP_CHARS) : { kind: 'error', error: 'agent not loaded' };
-    } catch (error) {
-      raw = { kind: 'error', error: `sandbox host: ${error instanceof Error ? error.message : String(error)}` };
-    }
-    const ms = Math.round((performance.now() - started) * 100) / 100;
-    const { step, verdict } = toStep(link.agentId, ms, raw);
-    steps.push(step);
-    const decided = chainDecision(step.outcome, verdict, link.failure);
-    if (decided !== undefined) return { verdict: decided, decidedBy: link.agentId, steps };
-    if (step.outcome === 'ok' && verdict?.verdict === 'continue' && verdict.headers) headers.push(...verdict.headers);
-  }
-  return headers.length > 0 ? { verdict: CONTINUE, decidedBy: null, steps, headers } : { verdict: CONTINUE, decidedBy: null, steps };
+function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise<ChainResult> {
+  const call: CallAgent = (agentId, event, payloadJson, budgetMs) => {
+    const agent = agents.get(agentId);
+    return agent ? agent.call(event, payloadJson, budgetMs, RESULT_CAP_CHARS) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
+  };
+  return runChainWith(request.event, request.payload, request.chain, call, (agentId, done) => send({ type: 'step', id: request.id, agentId, done }));
 }
 
 async function handle(frame: unknown): Promise<void> {

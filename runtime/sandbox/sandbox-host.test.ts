@@ -68,3 +68,32 @@ test('calls queued behind a crash are served by the restarted host, not failed',
     await host.close();
   }
 });
+
+test('a chain that continues returns every agent's header edits in chain order; a terminal verdict drops them', async () => {
+  const host = await started(2000);
+  try {
+    const stamp = (name: string, value: string) =>
+      agentCode(`return { verdict: 'continue', headers: [{ op: 'add', name: '${name}', value: '${value}' }] };`);
+    assert.deepEqual(await host.load({ agentId: 'first', code: stamp('X-First', '1'), memoryMiB: 16 }), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'second', code: stamp('X-Second', '2'), memoryMiB: 16 }), { ok: true });
+    assert.deepEqual(await host.load({ agentId: 'judge', code: GOOD, memoryMiB: 16 }), { ok: true });
+    const merged = await host.runChain('onMailFrom', { from: 'a' }, [
+      { agentId: 'second', budgetMs: 200 },
+      { agentId: 'first', budgetMs: 200 },
+    ]);
+    assert.deepEqual(merged.verdict, { verdict: 'continue' });
+    assert.deepEqual(merged.headers, [
+      { op: 'add', name: 'X-Second', value: '2' },
+      { op: 'add', name: 'X-First', value: '1' },
+    ]);
+    const judged = await host.runChain('onMailFrom', { from: 'b' }, [
+      { agentId: 'first', budgetMs: 200 },
+      { agentId: 'judge', budgetMs: 200 },
+    ]);
+    assert.equal(judged.verdict.verdict, 'reject');
+    assert.equal(judged.decidedBy, 'judge');
+    assert.equal(judged.headers, undefined);
+  } finally {
+    await host.close();
+  }
+});

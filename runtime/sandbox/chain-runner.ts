@@ -1,0 +1,63 @@
+/** The chain rule every driver applies: agents in order, first terminal verdict wins, failures per policy, header edits merged. */
+import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
+import type { ChainLink, ChainResult, Step } from './protocol.ts';
+import { chainDecision, CONTINUE, parseAgentResult, type SandboxVerdict } from './sandbox-verdict.ts';
+
+/** What one bounded call into one agent produced, before the host looked at it. */
+export type RawOutcome =
+  | { kind: 'result'; json: string }
+  | { kind: 'no-handler' }
+  | { kind: 'bad-result'; error: string }
+  | { kind: 'error'; error: string }
+  | { kind: 'timeout'; error: string };
+
+/** Calls one agent's handler for `event` under `budgetMs`; resolves with what happened, never rejects for what the agent did. */
+export type CallAgent = (agentId: string, event: string, payloadJson: string, budgetMs: number) => Promise<RawOutcome>;
+
+function toStep(agentId: string, ms: number, raw: RawOutcome): { step: Step; verdict?: SandboxVerdict } {
+  switch (raw.kind) {
+    case 'no-handler':
+      return { step: { agentId, ms, outcome: 'ok' }, verdict: CONTINUE };
+    case 'result': {
+      const parsed = parseAgentResult(raw.json);
+      if (parsed.ok) return { step: { agentId, ms, outcome: 'ok' }, verdict: parsed.verdict };
+      return { step: { agentId, ms, outcome: 'bad-result', error: parsed.error } };
+    }
+    default:
+      return { step: { agentId, ms, outcome: raw.kind, error: raw.error } };
+  }
+}
+
+/**
+ * Runs `chain` for one event. `beforeStep` is told which agent runs next and what is done, so that a
+ * driver whose process may die can attribute the death to that agent.
+ */
+export async function runChainWith(
+  event: string,
+  payload: unknown,
+  chain: readonly ChainLink[],
+  call: CallAgent,
+  beforeStep: (agentId: string, done: Step[]) => void = () => {},
+): Promise<ChainResult> {
+  const payloadJson = JSON.stringify(payload ?? null);
+  const steps: Step[] = [];
+  // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
+  const headers: HeaderEdit[] = [];
+  for (const link of chain) {
+    beforeStep(link.agentId, steps);
+    const started = performance.now();
+    let raw: RawOutcome;
+    try {
+      raw = await call(link.agentId, event, payloadJson, link.budgetMs);
+    } catch (error) {
+      raw = { kind: 'error', error: `sandbox driver: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    const ms = Math.round((performance.now() - started) * 100) / 100;
+    const { step, verdict } = toStep(link.agentId, ms, raw);
+    steps.push(step);
+    const decided = chainDecision(step.outcome, verdict, link.failure);
+    if (decided !== undefined) return { verdict: decided, decidedBy: link.agentId, steps };
+    if (step.outcome === 'ok' && verdict?.verdict === 'continue' && verdict.headers) headers.push(...verdict.headers);
+  }
+  return headers.length > 0 ? { verdict: CONTINUE, decidedBy: null, steps, headers } : { verdict: CONTINUE, decidedBy: null, steps };
+}
