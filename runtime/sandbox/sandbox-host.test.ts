@@ -69,7 +69,7 @@ test('calls queued behind a crash are served by the restarted host, not failed',
   }
 });
 
-test('a chain that continues returns every agent's header edits in chain order; a terminal verdict drops them', async () => {
+test('a chain that continues returns the header edits of every agent in chain order; a terminal verdict drops them', async () => {
   const host = await started(2000);
   try {
     const stamp = (name: string, value: string) =>
