@@ -18,6 +18,11 @@ import { MaildirConnector } from './delivery/maildir-connector.ts';
 import { createApiApp } from './api/app.ts';
 import { serveApi, type ApiServer } from './api/serve-api.ts';
 import { VERSION } from './version.ts';
+import { TrustStore } from './agents/trust-store.ts';
+import { AgentRegistry } from './agents/registry.ts';
+import { ReceiveDispatcher } from './agents/receive-dispatcher.ts';
+import { SandboxHost } from './sandbox/sandbox-host.ts';
+import type { SandboxDriver } from './sandbox/protocol.ts';
 
 export interface RunningServer {
   hostname: string;
@@ -28,7 +33,14 @@ export interface RunningServer {
   tls: TlsMaterial;
   recovered: { messages: number; quarantined: number };
   spool: JournalStore;
+  agents: AgentRegistry;
+  trust: TrustStore;
   close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Development mode: accept unsigned agent bundles (an explicit command-line flag, never a config field). */
+  allowUnsignedAgents?: boolean;
 }
 
 export class StartupError extends Error {
@@ -64,7 +76,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export async function startServer(config: Config, log: LogFn): Promise<RunningServer> {
+export async function startServer(config: Config, log: LogFn, options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = resolve(config.dataDir);
   const hostname = config.hostname ?? osHostname();
   await mkdir(dataDir, { recursive: true });
@@ -80,6 +92,25 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
     cleanups.push(() => spool.close());
     for (const q of report.quarantined) log('warn', 'spool.quarantined', { file: q.file, reason: q.reason });
     if (report.recovered > 0) log('info', 'spool.recovered', { messages: report.recovered });
+
+    await mkdir(join(dataDir, 'agents'), { recursive: true });
+    const trust = await TrustStore.open(join(dataDir, 'agents', 'trusted-keys.json'));
+    const sandbox: { driver: SandboxDriver; name: string; guarantees: string[] } = {
+      driver: new SandboxHost({ onLog: (line) => log('warn', 'sandbox.host', { line }) }),
+      name: 'isolated-vm host process',
+      guarantees: ['one V8 isolate per agent with a memory limit', 'CPU budget per event enforced by the isolate timeout', 'a separate Node process: a crash fails the running agent and is restarted'],
+    };
+    cleanups.push(() => sandbox.driver.close());
+    const agents = await AgentRegistry.open({
+      dataDir,
+      trust,
+      driver: sandbox.driver,
+      driverInfo: { name: sandbox.name, guarantees: sandbox.guarantees },
+      devMode: options.allowUnsignedAgents === true,
+      log,
+      breaker: { threshold: config.agents.breakerThreshold, cooldownMs: config.agents.breakerCooldownMs },
+    });
+    const policy = new ReceiveDispatcher(agents, sandbox.driver, log);
 
     const smtpCfg = config.smtp;
     const tlsMaterial = await loadTlsMaterial(dataDir, hostname, smtpCfg.tls);
@@ -110,6 +141,7 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
           }
         },
         log,
+        policy,
       },
       onConnectionClosed: (s) =>
         log('info', 'smtp.connection', {
@@ -177,6 +209,8 @@ export async function startServer(config: Config, log: LogFn): Promise<RunningSe
       tls: tlsMaterial,
       recovered: { messages: report.recovered, quarantined: report.quarantined.length },
       spool,
+      agents,
+      trust,
       close: cleanup,
     };
   } catch (err) {

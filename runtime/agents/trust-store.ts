@@ -1,12 +1,11 @@
 /** The admin's trusted vendor keys, persisted as one JSON file replaced atomically on every change. */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import * as v from 'valibot';
 import { parseJsonStrict } from '../../sdk/bundle/json-strict.ts';
 import { formatManifestIssues, VENDOR_PATTERN } from '../../sdk/bundle/manifest.ts';
 import { keyIdFor, rawPublicKey } from '../../sdk/bundle/signing.ts';
 import type { TrustedKey, TrustLookup } from '../../sdk/bundle/verify-bundle.ts';
+import { writeAtomically } from '../platform/write-atomically.ts';
 
 const Vendor = v.pipe(v.string(), v.regex(VENDOR_PATTERN, 'Invalid vendor: expected [a-z0-9][a-z0-9-]{0,38}'));
 const Vendors = v.pipe(v.array(Vendor), v.minLength(1), v.check((a) => new Set(a).size === a.length, 'Invalid vendors: each vendor at most once'));
@@ -32,28 +31,6 @@ export class TrustStoreError extends Error {
     super(message, options);
     this.name = 'TrustStoreError';
     this.code = code;
-  }
-}
-
-/** Writes `data` to `file` so that a crash leaves either the old or the new file, never a mix. */
-async function writeAtomically(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(tmp).catch(() => {});
-    throw error;
-  }
-  await handle.close();
-  await rename(tmp, file);
-  const dir = await open(path.dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
 

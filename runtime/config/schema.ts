@@ -76,6 +76,27 @@ export const ConfigSchema = v.strictObject({
     v.strictObject({
       listen: v.optional(ListenAddressSchema, '127.0.0.1:8025'),
       enabled: v.optional(v.boolean(), true),
+      /** HTTPS for the API; required (or `allowInsecureRemote`) to listen on anything but loopback. */
+      tls: v.optional(
+        v.strictObject({
+          cert: v.pipe(v.string(), v.minLength(1)),
+          key: v.pipe(v.string(), v.minLength(1)),
+        }),
+      ),
+      /** Serve plain HTTP on a non-loopback address: bearer tokens then cross the network in the clear. */
+      allowInsecureRemote: v.optional(v.boolean(), false),
+      /** Largest agent bundle upload, in bytes (the bundle container itself caps at 17 MiB). */
+      maxBundleBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(17 * MiB)), 16 * MiB),
+    }),
+    {},
+  ),
+  agents: v.optional(
+    v.strictObject({
+      /** Which sandbox runs agents: `auto` prefers isolated-vm in a Node host process, else QuickJS (WASM) in-process. */
+      driver: v.optional(v.picklist(['auto', 'isolated-vm', 'quickjs']), 'auto'),
+      /** An agent failing this many events in a row is suspended for `breakerCooldownMs`. */
+      breakerThreshold: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 5),
+      breakerCooldownMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(24 * 3600_000)), 60_000),
     }),
     {},
   ),

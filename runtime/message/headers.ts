@@ -67,6 +67,11 @@ export function parseHeaders(message: Uint8Array): HeaderField[] {
 /** Trace fields belong to the servers that handled the message: agents may add but never change them. */
 const PROTECTED = new Set(['received', 'return-path']);
 
+/** True for an edit agents may not make: changing or removing a trace field. */
+export function isProtectedEdit(edit: HeaderEdit): boolean {
+  return edit.op !== 'add' && PROTECTED.has(edit.name.toLowerCase());
+}
+
 export type EditResult = { ok: true; message: Uint8Array[] } | { ok: false; error: string };
 
 /**

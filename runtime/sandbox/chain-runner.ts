@@ -40,6 +40,14 @@ export async function runChainWith(
   beforeStep: (agentId: string, done: Step[]) => void = () => {},
 ): Promise<ChainResult> {
   const payloadJson = JSON.stringify(payload ?? null);
+  // The body goes only to agents that asked for it: the others get the payload without it.
+  const hasBody = payload !== null && typeof payload === 'object' && 'body' in payload;
+  let withoutBody: string | undefined;
+  const payloadFor = (link: ChainLink): string => {
+    if (!hasBody || link.body === true) return payloadJson;
+    withoutBody ??= JSON.stringify({ ...(payload as Record<string, unknown>), body: undefined });
+    return withoutBody;
+  };
   const steps: Step[] = [];
   // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
   const headers: HeaderEdit[] = [];
@@ -48,7 +56,7 @@ export async function runChainWith(
     const started = performance.now();
     let raw: RawOutcome;
     try {
-      raw = await call(link.agentId, event, payloadJson, link.budgetMs);
+      raw = await call(link.agentId, event, payloadFor(link), link.budgetMs);
     } catch (error) {
       raw = { kind: 'error', error: `sandbox driver: ${error instanceof Error ? error.message : String(error)}` };
     }

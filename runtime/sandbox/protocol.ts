@@ -12,6 +12,8 @@ export const ChainLinkSchema = v.object({
   budgetMs: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60_000)),
   /** `closed` (default): a failed step tempfails the chain; `open`: it is skipped. */
   failure: v.optional(v.picklist(['open', 'closed'])),
+  /** The agent asked for the message body: only such agents see the payload's `body` field. */
+  body: v.optional(v.boolean()),
 });
 export type ChainLink = v.InferOutput<typeof ChainLinkSchema>;
 

@@ -2,6 +2,8 @@
 import type { ReplyKey } from './replies.ts';
 import type { Transaction } from './transaction.ts';
 import type { LogFn } from '../log/logger.ts';
+import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
+import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
 
 export interface SessionLimits {
   /** Command line including CRLF (RFC 5321 4.5.3.1.4: at least 512). */
@@ -33,6 +35,8 @@ export interface SessionConfig {
   isLocalDomain(domain: string): boolean;
   /** Per connection: the client's address and port, and whether it is in a relay network. */
   client: { address: string; port: number };
+  /** Per connection: a unique id agents see as `session.id` (default: generated). */
+  sessionId?: string;
   relayClient: boolean;
   tlsAvailable: boolean;
   authAvailable: boolean;
@@ -55,11 +59,33 @@ export interface CommitContext {
 
 export type CommitResult = { ok: true; id: string } | { ok: false; reply: ReplyKey };
 
+export type ReceiveEventName = keyof ReceiveEvents;
+
+/** What the receive agents decided for one event (the chain's merged verdict). */
+export type PolicyDecision =
+  | { verdict: 'continue'; headers?: HeaderEdit[] }
+  | { verdict: 'reject' | 'tempfail'; code: number; enhanced: string; text: string }
+  | { verdict: 'disconnect'; text?: string };
+
+/** The policy layer over the session: receive agents. The session asks only for events someone subscribed to. */
+export interface ReceivePolicy {
+  /** Cheap and synchronous: whether any enabled agent handles `event` now. */
+  wants(event: ReceiveEventName): boolean;
+  /** Whether an agent handling onEndOfData asked for the message body. */
+  wantsBody(): boolean;
+  /** Runs the chain; never rejects (agent failures become the failure policy's decision). */
+  decide<E extends ReceiveEventName>(event: E, payload: ReceiveEvents[E]): Promise<PolicyDecision>;
+  /** Observers (onReject, onDisconnect): run without waiting; their verdicts are ignored. */
+  observe<E extends 'onReject' | 'onDisconnect'>(event: E, payload: ReceiveEvents[E]): void;
+}
+
 export interface SessionPorts {
   /** Makes the message durable; resolves `ok` only once it is (then the session answers 250). */
   commit(tx: Transaction, context: CommitContext): Promise<CommitResult>;
   verifyPassword(user: string, password: string): Promise<'ok' | 'invalid' | 'error'>;
   log: LogFn;
+  /** Receive agents; absent when none are configured. */
+  policy?: ReceivePolicy;
 }
 
 export interface SessionIO {

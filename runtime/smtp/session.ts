@@ -9,7 +9,11 @@ import { parsePath, validateDomain, normalizeDomain } from './address.ts';
 import { parseMailParams, parseRcptParams } from './params.ts';
 import { decodeLoginField, decodePlain, decodeResponse, LOGIN_PASSWORD_PROMPT, LOGIN_USER_PROMPT } from './sasl.ts';
 import { Transaction, type TransactionOutcome } from './transaction.ts';
-import type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
+import type { PolicyDecision, ReceiveEventName, SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
+import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
+import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
+import { applyHeaderEdits, isProtectedEdit } from '../message/headers.ts';
+import { base64Of, envelopeInfo, headersOf, joinChunks, mailParamsInfo, sessionInfo } from './agent-payloads.ts';
 
 export type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
 
@@ -26,7 +30,12 @@ const SASL_LINE_OCTETS = 12288;
 type SaslState = { mech: 'PLAIN' } | { mech: 'LOGIN'; user?: string };
 
 /** What ended a session, for the connection log line. */
-export type SessionEnd = 'quit' | 'timeout' | 'error-limit' | 'protocol-violation' | 'client-closed' | 'shutdown' | 'tls-failed';
+export type SessionEnd = 'quit' | 'timeout' | 'error-limit' | 'protocol-violation' | 'client-closed' | 'shutdown' | 'tls-failed' | 'agent';
+
+/** Events whose verdict the session applies (the observers onReject and onDisconnect are fire-and-forget). */
+type DecidedEvent = Exclude<ReceiveEventName, 'onReject' | 'onDisconnect'>;
+
+const LET_THROUGH: PolicyDecision = { verdict: 'continue' };
 
 export class SmtpSession {
   readonly #config: SessionConfig;
@@ -49,6 +58,11 @@ export class SmtpSession {
   #inContent = false;
   #busy = false;
   #waitingForCommand = false;
+  /** Receive agents are deciding whether to greet: input now is talking before the greeting. */
+  #greeting = false;
+  /** The verb of the command being handled, for onReject (never its arguments: AUTH carries secrets). */
+  #verb = '';
+  #sessionId: string | undefined;
   /** Counts for the connection log line. */
   readonly stats = { messages: 0, rejected: 0, end: 'client-closed' as SessionEnd };
 
@@ -76,11 +90,35 @@ export class SmtpSession {
     return this.#framer.pending;
   }
 
-  /** Sends the greeting and starts waiting for the first command. */
+  /** Sends the greeting (once the onConnect agents let the client in) and starts waiting for the first command. */
   start(): void {
+    if (this.#ports.policy?.wants('onConnect')) {
+      void this.#greetAfterAgents();
+      return;
+    }
+    this.#greet();
+  }
+
+  #greet(): void {
     this.#send(plainReply(220, [`${this.#config.hostname} ESMTP Sluice`]));
     this.#flush();
     this.#awaitCommand();
+  }
+
+  async #greetAfterAgents(): Promise<void> {
+    this.#greeting = true;
+    this.#busy = true;
+    let decision: PolicyDecision | null;
+    try {
+      decision = await this.#consult('onConnect', () => ({ session: this.#info() }), true);
+    } finally {
+      this.#greeting = false;
+      this.#busy = false;
+    }
+    if (decision === null || this.#closed) return;
+    // Anything already received was sent before the greeting: an early talker.
+    if (this.#framer.pending > 0) return this.pregreet();
+    this.#greet();
   }
 
   /** The client spoke before the greeting (only detectable with a greeting delay). */
@@ -101,6 +139,7 @@ export class SmtpSession {
   /** Bytes from the client. */
   push(bytes: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#greeting) return this.pregreet();
     this.#framer.push(bytes);
     void this.#pump();
   }
@@ -172,6 +211,7 @@ export class SmtpSession {
     const space = line.indexOf(' ');
     const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
     const args = space === -1 ? '' : line.slice(space + 1);
+    this.#verb = verb.length <= 16 ? verb : verb.slice(0, 16);
     if (HTTP_VERBS.has(verb) || /^[A-Za-z-]+:/.test(verb)) return void this.#fatal('httpRequest', 'protocol-violation');
     // RFC 2920 and Postfix's smtpd_forbid_unauth_pipelining: only some commands may be followed by
     // more input before their reply. Everything else pipelined means the client does not wait.
@@ -194,14 +234,17 @@ export class SmtpSession {
         return this.#bdat(args);
       case 'RSET':
         if (args !== '') return void this.#error('syntax', 'RSET');
+        if ((await this.#consult('onRset', () => ({ session: this.#info() }))) === null) return;
         this.#resetTransaction();
         return void this.#send(reply('reset'));
       case 'NOOP':
+        if ((await this.#consult('onNoop', () => ({ session: this.#info() }))) === null) return;
         return void this.#send(reply('ok'));
       case 'QUIT':
         this.#send(reply('bye'));
         return this.#close('quit');
       case 'HELP':
+        if ((await this.#consult('onHelp', () => ({ session: this.#info() }))) === null) return;
         return void this.#send(reply('help'));
       case 'VRFY':
         if (args.trim() === '') return void this.#error('syntax', 'VRFY <address>');
@@ -219,11 +262,12 @@ export class SmtpSession {
     }
   }
 
-  #hello(verb: 'EHLO' | 'HELO', args: string): void {
+  async #hello(verb: 'EHLO' | 'HELO', args: string): Promise<void> {
     const name = args.trim();
     if (name === '' || name.includes(' ') || validateDomain(heloDomain(name), false) !== null) {
       return void this.#error('syntax', `${verb} hostname`);
     }
+    if ((await this.#consult(verb === 'EHLO' ? 'onEhlo' : 'onHelo', () => ({ session: this.#info(), name }))) === null) return;
     this.#resetTransaction();
     this.#helo = name;
     this.#esmtp = verb === 'EHLO';
@@ -245,7 +289,7 @@ export class SmtpSession {
     return this.#config.authAvailable && (this.#tls !== null || this.#config.allowPlaintextAuth) && this.#user === null;
   }
 
-  #mail(args: string): void {
+  async #mail(args: string): Promise<void> {
     if (this.#helo === null) return void this.#error('badSequence', 'Send EHLO or HELO first');
     if (this.#tx) return void this.#error('badSequence', 'Nested MAIL command');
     if (!/^FROM:/i.test(args)) return void this.#error('syntax', 'MAIL FROM:<address> [parameters]');
@@ -265,11 +309,13 @@ export class SmtpSession {
       auth: this.#esmtp,
     });
     if (!params.ok) return void this.#paramError(params.error);
+    const mailParams = params.params;
+    if ((await this.#consult('onMailFrom', () => ({ session: this.#info(), sender: path.address, params: mailParamsInfo(mailParams) }))) === null) return;
     this.#tx = new Transaction(path.address, params.params);
     this.#send(reply('senderOk'));
   }
 
-  #rcpt(args: string): void {
+  async #rcpt(args: string): Promise<void> {
     const tx = this.#tx;
     if (tx === null) return void this.#error('badSequence', 'Need MAIL command first');
     if (tx.dataStarted) return void this.#error('badSequence', 'RCPT after message data');
@@ -284,16 +330,25 @@ export class SmtpSession {
       // RFC 5321 4.5.3.1.10: a temporary failure, so the client sends the rest in another transaction.
       return void this.#send(reply('tooManyRecipients'));
     }
+    const rcptParams = params.params;
+    const decided = await this.#consult('onRcptTo', () => {
+      const event: ReceiveEvents['onRcptTo'] = { session: this.#info(), sender: tx.sender, recipient: path.address, params: {}, accepted: tx.recipients.map((r) => r.address) };
+      if (rcptParams.notify !== undefined) event.params.notify = rcptParams.notify;
+      if (rcptParams.orcpt !== undefined) event.params.orcpt = { ...rcptParams.orcpt };
+      return event;
+    });
+    if (decided === null) return;
     tx.addRecipient(path.address, params.params);
     this.#send(reply('recipientOk'));
   }
 
-  #data(args: string): void {
+  async #data(args: string): Promise<void> {
     const tx = this.#tx;
     if (args !== '') return void this.#error('syntax', 'DATA');
     if (tx === null) return void this.#error('badSequence', 'Need MAIL command first');
     if (tx.recipients.length === 0) return void this.#error('noValidRecipients');
     if (tx.dataStarted) return void this.#error('badSequence', 'DATA cannot follow BDAT');
+    if ((await this.#consult('onData', () => ({ session: this.#info(), envelope: envelopeInfo(tx) }))) === null) return;
     tx.dataStarted = true;
     this.#send(reply('startData'));
     this.#framer.startData();
@@ -344,6 +399,7 @@ export class SmtpSession {
       this.#rejectMessage('line length');
       return void this.#error('longTextLine', this.#config.limits.textLineOctets);
     }
+    if (!(await this.#contentAgents(tx))) return;
     this.#flush();
     const result = await this.#ports.commit(tx, {
       client: this.#config.client,
@@ -361,6 +417,57 @@ export class SmtpSession {
     }
   }
 
+  /**
+   * The agents of the end of the content: onData (for BDAT, whose chunks cannot be refused before
+   * they are read), onEndOfHeaders, onEndOfData; their header edits are applied to the message.
+   * False when an agent refused the message (the reply is queued).
+   */
+  async #contentAgents(tx: Transaction): Promise<boolean> {
+    const policy = this.#ports.policy;
+    if (policy === undefined) return true;
+    const wantsData = tx.isBdat && policy.wants('onData');
+    if (!wantsData && !policy.wants('onEndOfHeaders') && !policy.wants('onEndOfData')) return true;
+    const refused = (): false => {
+      this.stats.rejected++;
+      this.#ports.log('info', 'message.rejected', { from: tx.sender, to: tx.recipients.map((r) => r.address), size: tx.size, reason: 'agent' });
+      return false;
+    };
+    const envelope = envelopeInfo(tx);
+    if (wantsData && (await this.#consult('onData', () => ({ session: this.#info(), envelope }))) === null) return refused();
+    let message = joinChunks(tx.chunks);
+    let headers = headersOf(message);
+    const edit = (decision: PolicyDecision): void => {
+      const edits = decision.verdict === 'continue' ? (decision.headers ?? []) : [];
+      if (edits.length === 0) return;
+      message = this.#applyEdits(message, edits);
+      headers = headersOf(message);
+    };
+    const endOfHeaders = await this.#consult('onEndOfHeaders', () => ({ session: this.#info(), envelope, headers }));
+    if (endOfHeaders === null) return refused();
+    edit(endOfHeaders);
+    const endOfData = await this.#consult('onEndOfData', () => {
+      const event: ReceiveEvents['onEndOfData'] = { session: this.#info(), envelope, headers, size: message.length };
+      if (policy.wantsBody()) event.body = base64Of(message);
+      return event;
+    });
+    if (endOfData === null) return refused();
+    edit(endOfData);
+    if (message !== tx.chunks[0] || tx.chunks.length !== 1) tx.replaceContent(message);
+    return true;
+  }
+
+  /** Applies agents' header edits; edits of trace fields (Received, Return-Path) are refused and logged. */
+  #applyEdits(message: Uint8Array, edits: readonly HeaderEdit[]): Uint8Array {
+    const allowed = edits.filter((e) => !isProtectedEdit(e));
+    if (allowed.length !== edits.length) this.#ports.log('warn', 'agent.header-edit.refused', { refused: edits.filter(isProtectedEdit).map((e) => `${e.op} ${e.name}`) });
+    const result = applyHeaderEdits(message, allowed);
+    if (!result.ok) {
+      this.#ports.log('warn', 'agent.header-edit.refused', { error: result.error });
+      return message;
+    }
+    return joinChunks(result.message);
+  }
+
   /** RFC 3848 / RFC 6531 protocol names for the trace header. */
   #protocolName(utf8: boolean): string {
     if (!this.#esmtp) return 'SMTP';
@@ -372,6 +479,7 @@ export class SmtpSession {
     if (args !== '') return void this.#error('syntax', 'STARTTLS');
     if (this.#tls !== null) return void this.#error('tlsActive');
     if (!this.#config.tlsAvailable) return void this.#error('unsupportedCommand');
+    if ((await this.#consult('onStartTls', () => ({ session: this.#info() }))) === null) return;
     // CVE-2011-0411: nothing the client sent before the handshake may be executed after it.
     this.#framer.discard();
     this.#send(reply('startTls'));
@@ -406,6 +514,7 @@ export class SmtpSession {
     if (mech === '' || extra !== undefined) return void this.#error('syntax', 'AUTH mechanism [initial-response]');
     if (mech !== 'PLAIN' && mech !== 'LOGIN') return void this.#error('unsupportedMechanism');
     if (this.#tls === null && !this.#config.allowPlaintextAuth) return void this.#error('encryptionRequired');
+    if ((await this.#consult('onAuth', () => ({ session: this.#info(), mechanism: mech }))) === null) return;
     this.#framer.setMaxLine(SASL_LINE_OCTETS);
     if (mech === 'PLAIN') {
       this.#sasl = { mech: 'PLAIN' };
@@ -427,7 +536,7 @@ export class SmtpSession {
     if (sasl.mech === 'PLAIN') {
       const creds = decodePlain(decoded.value);
       if (!creds.ok) return void this.#endSasl('authBadData', creds.message);
-      return this.#verify(creds.value.user, creds.value.password);
+      return this.#verify('PLAIN', creds.value.user, creds.value.password);
     }
     if (sasl.user === undefined) {
       const user = decodeLoginField(decoded.value, 'user');
@@ -437,12 +546,18 @@ export class SmtpSession {
     }
     const password = decodeLoginField(decoded.value, 'password');
     if (!password.ok) return void this.#endSasl('authBadData', password.message);
-    return this.#verify(sasl.user, password.value);
+    return this.#verify('LOGIN', sasl.user, password.value);
   }
 
-  async #verify(user: string, password: string): Promise<void> {
+  async #verify(mechanism: 'PLAIN' | 'LOGIN', user: string, password: string): Promise<void> {
     this.#flush();
     const verdict = await this.#ports.verifyPassword(user, password);
+    const ended = verdict === 'error' ? LET_THROUGH : await this.#consult('onEndOfAuthentication', () => ({ session: this.#info(), mechanism, user, success: verdict === 'ok' }));
+    if (ended === null) {
+      // An agent refused the authentication: its reply stands, the client stays unauthenticated.
+      if (verdict !== 'ok') this.#authFailures++;
+      return void this.#endSasl(null);
+    }
     if (verdict === 'ok') {
       this.#endSasl(null);
       this.#user = user;
@@ -508,7 +623,11 @@ export class SmtpSession {
 
   /** Sends an error reply and enforces the session's error limit. */
   #error(key: ReplyKey, ...args: (string | number)[]): void {
-    this.#send(reply(key, ...args));
+    this.#errorReply(reply(key, ...args));
+  }
+
+  #errorReply(r: Reply): void {
+    this.#send(r);
     this.#errors++;
     if (this.#errors >= this.#config.limits.errors) this.#fatal('tooManyErrors', 'error-limit');
   }
@@ -522,7 +641,44 @@ export class SmtpSession {
 
   /** Queues a reply; replies go out together when the session next waits (RFC 2920: flush before blocking). */
   #send(r: Reply): void {
-    if (!this.#closed) this.#out += formatReply(r);
+    if (this.#closed) return;
+    this.#out += formatReply(r);
+    if (r.code >= 400 && this.#ports.policy?.wants('onReject')) {
+      const reply = { code: r.code, enhanced: r.status ?? '', text: r.lines.join(' ') };
+      this.#ports.policy.observe('onReject', { session: this.#info(), command: this.#verb, reply });
+    }
+  }
+
+  /**
+   * Asks the receive agents about `event` (only when one subscribed: no agents, no cost). Returns the
+   * decision to go on with, or null when an agent refused: its reply is queued (and, when `fatal` or
+   * for `disconnect`, the connection is closing).
+   */
+  async #consult<E extends DecidedEvent>(event: E, payload: () => ReceiveEvents[E], fatal = false): Promise<PolicyDecision | null> {
+    const policy = this.#ports.policy;
+    if (policy === undefined || !policy.wants(event)) return LET_THROUGH;
+    const decision = await policy.decide(event, payload());
+    if (this.#closed) return null;
+    if (decision.verdict === 'continue') return decision;
+    if (decision.verdict === 'disconnect') {
+      this.#send({ code: 421, status: '4.7.0', lines: [decision.text ?? `${this.#config.hostname} closing connection`] });
+      this.#close('agent');
+      return null;
+    }
+    const refusal: Reply = { code: decision.code, status: decision.enhanced, lines: [decision.text] };
+    if (fatal) {
+      this.#send(refusal);
+      this.#close('agent');
+    } else {
+      this.#errorReply(refusal);
+    }
+    return null;
+  }
+
+  /** What agents see about this session now. */
+  #info(): ReturnType<typeof sessionInfo> {
+    this.#sessionId ??= this.#config.sessionId ?? globalThis.crypto.randomUUID();
+    return sessionInfo({ id: this.#sessionId, client: this.#config.client, helo: this.#helo, tls: this.#tls, user: this.#user });
   }
 
   #flush(): void {
@@ -539,6 +695,11 @@ export class SmtpSession {
     this.stats.end = end;
     this.#framer.discard();
     this.#io.close();
+    this.#observeDisconnect(end);
+  }
+
+  #observeDisconnect(reason: SessionEnd): void {
+    if (this.#ports.policy?.wants('onDisconnect')) this.#ports.policy.observe('onDisconnect', { session: this.#info(), reason });
   }
 
   /** The peer went away. */
@@ -547,6 +708,7 @@ export class SmtpSession {
     this.#closed = true;
     if (this.#tx?.dataStarted) this.#rejectMessage('connection lost during data');
     this.#framer.discard();
+    this.#observeDisconnect('client-closed');
   }
 }
 

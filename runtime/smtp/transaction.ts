@@ -53,6 +53,13 @@ export class Transaction {
     if (!this.#tooBig) this.chunks.push(chunk);
   }
 
+  /** Replaces the content with `message` (after agents' header edits). */
+  replaceContent(message: Uint8Array): void {
+    this.chunks.length = 0;
+    this.chunks.push(message);
+    this.size = message.length;
+  }
+
   outcome(stats: ContentStats, limits: { textLineOctets: number }): TransactionOutcome {
     if (this.#tooBig) return { kind: 'too-big' };
     if (stats.longestLine > limits.textLineOctets) return { kind: 'long-line' };

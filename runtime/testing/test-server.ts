@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
 import type { ConfigInput } from '../config/schema.ts';
-import { startServer, type RunningServer } from '../server.ts';
+import { startServer, type RunningServer, type StartOptions } from '../server.ts';
 import type { LogFields, LogLevel } from '../log/logger.ts';
 
 export interface TestServer extends RunningServer {
@@ -17,7 +17,7 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
+export async function startTestServer(overrides: ConfigInput = {}, options: StartOptions = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sluice-test-')));
   const ownsDir = overrides.dataDir === undefined;
   const config = parseConfig(
@@ -32,7 +32,7 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     'test',
   );
   const logs: TestServer['logs'] = [];
-  const server = await startServer(config, (level, event, fields = {}) => logs.push({ level, event, fields }));
+  const server = await startServer(config, (level, event, fields = {}) => logs.push({ level, event, fields }), options);
   const mailbox = async (domain: string, local: string): Promise<Buffer[]> => {
     const dir = join(server.mailboxDir, domain, local, 'new');
     let names: string[];

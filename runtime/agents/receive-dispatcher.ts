@@ -1,0 +1,66 @@
+/**
+ * The policy layer between the SMTP session and the receive agents: one sandbox round trip per
+ * event runs the event's whole chain; the result is recorded (metrics, breakers) and turned into
+ * the session's decision. Never throws: whatever goes wrong becomes the failure policy's answer.
+ */
+import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
+import type { LogFn } from '../log/logger.ts';
+import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
+import { AGENT_FAILURE_VERDICT } from '../sandbox/sandbox-verdict.ts';
+import type { PolicyDecision, ReceiveEventName, ReceivePolicy } from '../smtp/session-types.ts';
+import type { ChainMember } from './registry.ts';
+
+/** What the dispatcher needs from the registry. */
+export interface ChainSource {
+  chain(event: string): readonly ChainMember[];
+  runnable(event: string): ChainMember[];
+  record(event: string, members: readonly ChainMember[], result: ChainResult): void;
+}
+
+const CONTINUE: PolicyDecision = { verdict: 'continue' };
+
+export class ReceiveDispatcher implements ReceivePolicy {
+  readonly #chains: ChainSource;
+  readonly #driver: SandboxDriver;
+  readonly #log: LogFn;
+
+  constructor(chains: ChainSource, driver: SandboxDriver, log: LogFn) {
+    this.#chains = chains;
+    this.#driver = driver;
+    this.#log = log;
+  }
+
+  wants(event: ReceiveEventName): boolean {
+    return this.#chains.chain(event).length > 0;
+  }
+
+  wantsBody(): boolean {
+    return this.#chains.chain('onEndOfData').some((m) => m.link.body === true);
+  }
+
+  async decide<E extends ReceiveEventName>(event: E, payload: ReceiveEvents[E]): Promise<PolicyDecision> {
+    // Taken once: an admin change during this event applies from the next one.
+    const members = this.#chains.runnable(event);
+    if (members.length === 0) return CONTINUE;
+    let result: ChainResult;
+    try {
+      result = await this.#driver.runChain(
+        event,
+        payload,
+        members.map((m) => m.link),
+      );
+    } catch (error) {
+      // A driver must not reject; if one does, the message's fate is unknown: fail closed.
+      this.#log('error', 'agent.dispatch.bug', { event, error: String((error as Error)?.stack ?? error) });
+      return AGENT_FAILURE_VERDICT;
+    }
+    this.#chains.record(event, members, result);
+    const verdict = result.verdict;
+    if (verdict.verdict !== 'continue') return verdict;
+    return result.headers !== undefined && result.headers.length > 0 ? { verdict: 'continue', headers: result.headers } : CONTINUE;
+  }
+
+  observe<E extends 'onReject' | 'onDisconnect'>(event: E, payload: ReceiveEvents[E]): void {
+    void this.decide(event, payload);
+  }
+}
