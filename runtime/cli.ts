@@ -25,6 +25,7 @@ serve options:
   --domain D           accepted domain; repeat for several (default localhost)
   --config FILE        JSON configuration file (command-line options override it)
   --log-json           log one JSON object per line
+  --dev-allow-unsigned development mode: accept unsigned agent bundles (never in production)
 
 send options:
   --server HOST:PORT   (default 127.0.0.1:2525)
@@ -52,10 +53,12 @@ async function serve(argv: string[]): Promise<number> {
     domain: { type: 'string', multiple: true },
     config: { type: 'string' },
     'log-json': { type: 'boolean' },
+    'dev-allow-unsigned': { type: 'boolean' },
   });
   if (typeof args === 'string') return fail(args);
   const v = args.values as Record<string, string | string[] | boolean | undefined>;
   if (v.help) return usage();
+  const allowUnsignedAgents = v['dev-allow-unsigned'] === true;
   let config;
   try {
     config = await loadConfig(
@@ -78,7 +81,7 @@ async function serve(argv: string[]): Promise<number> {
   const log = createLogger({ format: config.log.format, level: config.log.level });
   let server: RunningServer;
   try {
-    server = await startServer(config, log);
+    server = await startServer(config, log, { allowUnsignedAgents });
   } catch (err) {
     if (err instanceof StartupError) return fail(err.message);
     throw err;
@@ -102,6 +105,8 @@ function banner(s: RunningServer, domains: string[]): string {
   const domain = domains[0] ?? 'localhost';
   const smtp = `${s.smtp.host}:${s.smtp.port}`;
   const tls = s.tls.selfSigned ? `STARTTLS with a self-signed certificate (${rel(s.tls.certFile)})` : `STARTTLS (${rel(s.tls.certFile)})`;
+  const installed = s.agents.list();
+  const driver = s.agents.driver();
   return [
     `Sluice ${VERSION} on ${runtimeDescription()} — mail server ready`,
     `  SMTP     ${smtp}  ${tls}`,
@@ -109,6 +114,9 @@ function banner(s: RunningServer, domains: string[]): string {
     `  data     ${s.dataDir}`,
     `  domains  ${domains.join(', ')}`,
     `  queue    ${s.recovered.messages} message(s) recovered, ${s.recovered.quarantined} quarantined`,
+    `  agents   ${installed.filter((a) => a.settings.enabled).length} enabled of ${installed.length} installed; sandbox: ${driver.name}`,
+    ...driver.guarantees.map((g) => `           - ${g}`),
+    ...(s.agents.devMode ? ['  WARNING  development mode: UNSIGNED agent bundles are accepted (--dev-allow-unsigned)'] : []),
     `Send a test message:`,
     `  npx sluice send --server ${smtp} --to you@${domain}`,
     `It is delivered to ${rel(s.mailboxDir)}/${domain}/you/new/`,

@@ -229,7 +229,7 @@ test('removing a vendor key disables its agents; installed agents survive a rest
   }
   const file = join(dataDir, 'agents', 'bundles', 'acme', 'gate', '1.0.0.sluice');
   const bytes = await readFile(file);
-  bytes[bytes.length - 10] ^= 1;
+  bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 1;
   await writeFile(file, bytes);
   const third = await startTestServer({ dataDir });
   try {
