@@ -7,9 +7,9 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Validator } from '@cfworker/json-schema';
 import * as v from 'valibot';
 import { EVENTS_BY_KIND } from '../../sdk/bundle/event-names.ts';
+import { configProblem } from '../../sdk/bundle/agent-config.ts';
 import { parseJsonStrict } from '../../sdk/bundle/json-strict.ts';
 import { formatManifestIssues, ManifestSchema, type Manifest } from '../../sdk/bundle/manifest.ts';
 import { openBundle, type TrustLookup } from '../../sdk/bundle/verify-bundle.ts';
@@ -29,8 +29,6 @@ import {
   type FailurePolicy,
 } from './registry-types.ts';
 
-/** Largest agent configuration accepted, in bytes of JSON. */
-export const MAX_CONFIG_BYTES = 64 * 1024;
 export const DEFAULT_PRIORITY = 100;
 
 const SettingsSchema = v.strictObject({
@@ -436,30 +434,8 @@ export class AgentRegistry implements AgentAdmin {
   }
 
   #validateConfig(manifest: Manifest, config: unknown): void {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(config);
-    } catch {
-      json = undefined;
-    }
-    if (json === undefined || config === null || typeof config !== 'object' || Array.isArray(config)) {
-      throw new RegistryError('INVALID_CONFIG', 'config must be a JSON object', { field: 'config' });
-    }
-    if (new TextEncoder().encode(json).byteLength > MAX_CONFIG_BYTES) {
-      throw new RegistryError('INVALID_CONFIG', `config is larger than ${MAX_CONFIG_BYTES} bytes of JSON`, { field: 'config' });
-    }
-    const schema = manifest.configSchema;
-    if (schema === undefined) {
-      if (Object.keys(config).length > 0) throw new RegistryError('INVALID_CONFIG', `${manifest.name} declares no configSchema, so its config must be {}`, { field: 'config' });
-      return;
-    }
-    const result = new Validator(schema as never, '2020-12', false).validate(config);
-    if (result.valid) return;
-    // The most specific error: the deepest instance location.
-    const error = [...result.errors].sort((a, b) => b.instanceLocation.length - a.instanceLocation.length)[0];
-    const pointer = (error?.instanceLocation ?? '#').replace(/^#\/?/, '');
-    const field = pointer === '' ? 'config' : `config.${pointer.split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.')}`;
-    throw new RegistryError('INVALID_CONFIG', `${field}: ${error?.error ?? 'does not match the agent configSchema'}`, { field });
+    const problem = configProblem(manifest, config);
+    if (problem !== null) throw new RegistryError('INVALID_CONFIG', problem.message, { field: problem.field });
   }
 
   /** Runs mutations one at a time. */

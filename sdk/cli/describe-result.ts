@@ -1,0 +1,25 @@
+/** Short human text for what a chain run produced: the verdict with its reply or header edits, and a failed step's outcome. */
+import type { ChainResult } from '../../runtime/sandbox/protocol.ts';
+
+/** `continue`, `continue +X-Tag: v -X-Old`, `reject 550 5.7.1 text`, `disconnect text`. */
+export function describeVerdict(result: ChainResult): string {
+  const v = result.verdict;
+  switch (v.verdict) {
+    case 'continue': {
+      const edits = (result.headers ?? []).map((e) => (e.op === 'remove' ? `-${e.name}` : `${e.op === 'add' ? '+' : '='}${e.name}: ${e.value}`));
+      return ['continue', ...edits].join(' ');
+    }
+    case 'reject':
+    case 'tempfail':
+      return `${v.verdict} ${v.code} ${v.enhanced} ${v.text}`;
+    case 'disconnect':
+      return v.text === undefined ? 'disconnect' : `disconnect ${v.text}`;
+  }
+}
+
+/** The agent's own step: its outcome (`ok`, `timeout`, `error`, `bad-result`, `crash`), time and error. */
+export function agentStep(result: ChainResult): { outcome: string; ms: number | null; error?: string } {
+  const step = result.steps[0];
+  if (step === undefined) return { outcome: 'crash', ms: null, error: 'the sandbox host answered without running the agent' };
+  return step.error === undefined ? { outcome: step.outcome, ms: step.ms } : { outcome: step.outcome, ms: step.ms, error: step.error };
+}
