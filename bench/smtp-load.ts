@@ -277,7 +277,7 @@ function report(opts: ReturnType<typeof parseOptions>, series: Series[], greetin
     `${fmt(r.clientCpuPct)}%`,
     r.serverCpuPct === undefined ? '-' : `${fmt(r.serverCpuPct)}%`,
     fmt(greeting.get(r.target), 2),
-    r.target !== 'sluice' ? '' : r.deliveryTimedOut ? `>${DELIVERY_LIMIT_MS / 1000} s` : `${fmt(r.deliveryLagMs)} ms`,
+    !r.target.startsWith('sluice') ? '' : r.deliveryTimedOut ? `>${DELIVERY_LIMIT_MS / 1000} s` : `${fmt(r.deliveryLagMs)} ms`,
   ]);
   const widths = header.map((h, k) => Math.max(h.length, ...table.map((row) => (row[k] ?? '').length)));
   for (const row of [header, ...table]) out(row.map((c, k) => (k < 2 ? c.padEnd(widths[k] as number) : c.padStart(widths[k] as number))).join('  '));
@@ -295,6 +295,11 @@ function report(opts: ReturnType<typeof parseOptions>, series: Series[], greetin
   for (const r of rows.filter((row) => row.target === 'sluice')) {
     const durable = rows.find((b) => b.target === 'fsync' && b.mode === r.mode);
     if (durable?.msgsPerSec && r.msgsPerSec !== undefined) out(`sluice/fsync ${r.mode}: msgs/s x${fmt(r.msgsPerSec / durable.msgsPerSec, 2)}`);
+  }
+  // Issue 3's target: five receive agents cost at most 20% of the no-agent throughput.
+  for (const r of rows.filter((row) => row.target === 'sluice-agents')) {
+    const plain = rows.find((b) => b.target === 'sluice' && b.mode === r.mode);
+    if (plain?.msgsPerSec && r.msgsPerSec !== undefined) out(`sluice-agents/sluice ${r.mode}: msgs/s x${fmt(r.msgsPerSec / plain.msgsPerSec, 2)} (target >= 0.8)`);
   }
   for (const s of series) for (const [what, n] of s.errors) out(`error ${s.target} ${s.mode} (${n}x): ${what}`);
   if (opts.targets.includes('sluice') && !opts.stockLimits) out('note: sluice ran with its per-client connection limits raised (--stock-limits keeps the defaults)');

@@ -8,8 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 export const HOST = '127.0.0.1';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** baseline: smtp-server that discards; fsync: the same writing and fsyncing each message; stock: with its 100 ms greeting. */
-export const TARGET_NAMES = ['baseline', 'sluice', 'stock', 'fsync'] as const;
+/**
+ * baseline: smtp-server that discards; fsync: the same writing and fsyncing each message; stock: with
+ * its 100 ms greeting; sluice-agents: Sluice with five enabled receive agents (connect, EHLO, MAIL,
+ * RCPT, end of data), one per event, each a trivial handler in the isolated-vm sandbox host.
+ */
+export const TARGET_NAMES = ['baseline', 'sluice', 'stock', 'fsync', 'sluice-agents'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export type RunningTarget = {
@@ -65,6 +69,7 @@ function command(name: TargetName, port: number, workDir: string): string[] {
     case 'fsync':
       return ['--import', 'tsx', 'bench/baseline-smtp-server.ts', '--port', String(port), '--spool', workDir];
     case 'sluice':
+    case 'sluice-agents':
       // --no-api: the management API would otherwise bind a fixed port (8025) that a second run collides with
       return [
         'bin/sluice.mjs', 'serve', '--smtp', `${HOST}:${port}`, '--data', path.join(workDir, 'data'),
@@ -84,12 +89,46 @@ function sluiceConfig(opts: TargetOptions): object {
   return { smtp: { limits: { connections: limit, connectionsPerClient: limit, messagesPerConnection: 1_000_000 } } };
 }
 
+/** The five agents of the `sluice-agents` target: one trivial handler per event, as a vendor would sign them. */
+const BENCH_AGENT_EVENTS = ['onConnect', 'onEhlo', 'onMailFrom', 'onRcptTo', 'onEndOfData'] as const;
+
+/**
+ * Installs and enables the bench agents in a fresh data dir before the server starts, through the
+ * same registry and trust store the server opens (so the server verifies and loads them as usual).
+ */
+async function installBenchAgents(dataDir: string): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const { TrustStore } = await import('../runtime/agents/trust-store.ts');
+  const { AgentRegistry } = await import('../runtime/agents/registry.ts');
+  const { generateKeyPair } = await import('../sdk/bundle/signing.ts');
+  const { createSignedBundle } = await import('../sdk/bundle/build-bundle.ts');
+  const { SandboxHost } = await import('../runtime/sandbox/sandbox-host.ts');
+  await mkdir(path.join(dataDir, 'agents'), { recursive: true });
+  const trust = await TrustStore.open(path.join(dataDir, 'agents', 'trusted-keys.json'));
+  const key = generateKeyPair();
+  await trust.addKey({ publicKey: key.publicKey, vendors: ['bench'] });
+  const driver = new SandboxHost();
+  const registry = await AgentRegistry.open({ dataDir, trust, driver, driverInfo: { name: 'bench', guarantees: [] }, log: () => {} });
+  try {
+    for (const event of BENCH_AGENT_EVENTS) {
+      const name = `bench/${event.slice(2).toLowerCase()}`;
+      const code = new TextEncoder().encode(`globalThis.agent = { ${event}(event) { return event.session.id ? undefined : { verdict: 'disconnect' }; } };\n`);
+      const manifest = { name, version: '1.0.0', kind: 'receive', events: [event], budgets: { [event]: 100 }, memoryMiB: 16, capabilities: ['log'], sdk: '^0.1.0' } as const;
+      await registry.install(createSignedBundle({ manifest: manifest as never, code, privateKey: key.privateKey }));
+      await registry.enable(name);
+    }
+  } finally {
+    await driver.close();
+  }
+}
+
 /** Starts one target and resolves once its port accepts connections (at most `readyMs`). */
 export async function startTarget(name: TargetName, opts: TargetOptions): Promise<RunningTarget> {
   const readyMs = opts.readyMs ?? 20_000;
   const port = await freePort();
   const workDir = mkdtempSync(path.join(os.tmpdir(), `smtp-load-${name}-`));
-  if (name === 'sluice') writeFileSync(path.join(workDir, 'config.json'), JSON.stringify(sluiceConfig(opts)));
+  if (name === 'sluice' || name === 'sluice-agents') writeFileSync(path.join(workDir, 'config.json'), JSON.stringify(sluiceConfig(opts)));
+  if (name === 'sluice-agents') await installBenchAgents(path.join(workDir, 'data'));
   // output goes to a file, not a pipe, so that the bench process spends no CPU draining a server's log
   const logFile = path.join(workDir, 'output.log');
   const logFd = openSync(logFile, 'a');
@@ -104,7 +143,7 @@ export async function startTarget(name: TargetName, opts: TargetOptions): Promis
     name,
     port,
     child,
-    mailboxes: name === 'sluice' ? path.join(workDir, 'data', 'mailboxes') : undefined,
+    mailboxes: name === 'sluice' || name === 'sluice-agents' ? path.join(workDir, 'data', 'mailboxes') : undefined,
     workDir,
     output: () => tail(logFile, 4000),
   };
