@@ -8,6 +8,7 @@ import { hashPassword } from './smtp/password.ts';
 import { sendTestMessage } from './send-test-message.ts';
 import { runtimeDescription } from './platform/runtime-info.ts';
 import { VERSION } from './version.ts';
+import { runAdminCommand } from './admin-cli/index.ts';
 
 const USAGE = `Usage: sluice <command> [options]
 
@@ -15,6 +16,10 @@ Commands:
   serve           run the mail server
   send            send a test message over SMTP
   hash-password   read a password on stdin, print its hash for the config file
+  agents ...      install, list, enable, disable, configure agents (over the management API)
+  keys ...        trusted vendor keys: list, add, remove, revoke
+  tokens ...      API tokens: list, create, revoke
+                  (run "sluice agents --help" etc. for their options)
 
 serve options:
   --smtp HOST:PORT     SMTP listen address (default 127.0.0.1:2525)
@@ -110,7 +115,7 @@ function banner(s: RunningServer, domains: string[]): string {
   return [
     `Sluice ${VERSION} on ${runtimeDescription()} — mail server ready`,
     `  SMTP     ${smtp}  ${tls}`,
-    `  API      ${s.api ? `http://${s.api.host}:${s.api.port}/health` : 'off'}`,
+    `  API      ${s.api ? `${s.api.scheme}://${s.api.host}:${s.api.port}/v1  (admin token ${s.api.tokenCreated ? 'created in' : 'in'} ${rel(s.api.tokenFile)})` : 'off'}`,
     `  data     ${s.dataDir}`,
     `  domains  ${domains.join(', ')}`,
     `  queue    ${s.recovered.messages} message(s) recovered, ${s.recovered.quarantined} quarantined`,
@@ -184,6 +189,10 @@ export async function main(argv: string[]): Promise<number> {
       return send(rest);
     case 'hash-password':
       return hashPasswordCommand();
+    case 'agents':
+    case 'keys':
+    case 'tokens':
+      return runAdminCommand(argv, process.env);
     case undefined:
     case 'help':
     case '--help':

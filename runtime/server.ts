@@ -17,6 +17,8 @@ import { QueueRunner } from './pipeline/queue-runner.ts';
 import { MaildirConnector } from './delivery/maildir-connector.ts';
 import { createApiApp } from './api/app.ts';
 import { serveApi, type ApiServer } from './api/serve-api.ts';
+import { checkApiBind } from './api/check-api-bind.ts';
+import { openApiStores } from './api/api-stores.ts';
 import { VERSION } from './version.ts';
 import { TrustStore } from './agents/trust-store.ts';
 import { AgentRegistry } from './agents/registry.ts';
@@ -29,7 +31,7 @@ export interface RunningServer {
   dataDir: string;
   mailboxDir: string;
   smtp: { host: string; port: number };
-  api: { host: string; port: number } | null;
+  api: { host: string; port: number; scheme: 'http' | 'https'; tokenFile: string; tokenCreated: boolean } | null;
   tls: TlsMaterial;
   recovered: { messages: number; quarantined: number };
   spool: JournalStore;
@@ -77,6 +79,10 @@ function isAlive(pid: number): boolean {
 }
 
 export async function startServer(config: Config, log: LogFn, options: StartOptions = {}): Promise<RunningServer> {
+  if (config.api.enabled) {
+    const bindError = checkApiBind(config.api);
+    if (bindError) throw new StartupError('API_BIND', bindError);
+  }
   const dataDir = resolve(config.dataDir);
   const hostname = config.hostname ?? osHostname();
   await mkdir(dataDir, { recursive: true });
@@ -183,16 +189,21 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     cleanups.push(() => runner.stop());
 
     let api: ApiServer | null = null;
+    let adminToken = { tokenFile: '', created: false };
     if (config.api.enabled) {
+      const stores = await openApiStores(dataDir);
+      cleanups.push(() => stores.audit.close());
+      adminToken = stores.adminToken;
       const app = createApiApp({
         version: VERSION,
         startedAt: started,
         smtp: { listen: `${smtp.host}:${smtp.port}`, connections: () => listener.connections },
         queue: () => spool.stats(),
+        management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log },
       });
       const at = splitHostPort(config.api.listen);
       try {
-        api = await serveApi(app, at.host, at.port);
+        api = await serveApi(app, at.host, at.port, config.api.tls);
       } catch (err) {
         throw new StartupError('API_LISTEN', `cannot listen for the API on ${config.api.listen}: ${(err as Error).message}`, { cause: err });
       }
@@ -205,7 +216,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       dataDir,
       mailboxDir,
       smtp,
-      api: api && { host: api.host, port: api.port },
+      api: api && { host: api.host, port: api.port, scheme: api.scheme, tokenFile: adminToken.tokenFile, tokenCreated: adminToken.created },
       tls: tlsMaterial,
       recovered: { messages: report.recovered, quarantined: report.quarantined.length },
       spool,

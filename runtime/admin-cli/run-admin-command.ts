@@ -1,0 +1,94 @@
+/**
+ * The entry the `sluice` CLI calls for `sluice agents …`, `sluice keys …` and `sluice tokens …`:
+ * parses the command line, talks to the management API, prints tables or JSON, and returns the exit
+ * code: 0 ok, 1 the API refused (its problem printed), 2 usage, 3 the API cannot be reached.
+ */
+import { parseArgs } from 'node:util';
+import { ApiError, ApiUnreachable, type ApiClient } from './api-client.ts';
+import { connect, GLOBAL_OPTIONS, UsageError, type AdminIo } from './admin-context.ts';
+import { AGENTS_OPTIONS, AGENTS_USAGE, agentsCommand, type AgentsArgs } from './agents-command.ts';
+import { KEYS_OPTIONS, KEYS_USAGE, keysCommand, type KeysArgs } from './keys-command.ts';
+import { TOKENS_OPTIONS, TOKENS_USAGE, tokensCommand, type TokensArgs } from './tokens-command.ts';
+
+/** The command groups this module handles (`sluice <group> …`). */
+export const ADMIN_GROUPS = ['agents', 'keys', 'tokens'] as const;
+
+/** Which command-specific options each subcommand takes; the rest are refused. */
+const ALLOWED: Record<string, Record<string, readonly string[]>> = {
+  agents: { install: ['force'], enable: ['grant', 'fetch-origin'], policy: ['budget', 'failure'] },
+  keys: { add: ['vendor'] },
+  tokens: { create: ['role'] },
+};
+
+const GROUPS = {
+  agents: { usage: AGENTS_USAGE, options: AGENTS_OPTIONS },
+  keys: { usage: KEYS_USAGE, options: KEYS_OPTIONS },
+  tokens: { usage: TOKENS_USAGE, options: TOKENS_OPTIONS },
+} as const;
+
+function defaultIo(): AdminIo {
+  return { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), cwd: process.cwd() };
+}
+
+function describeProblem(error: ApiError): string {
+  const lines = [`sluice: ${error.title}: ${error.message}`];
+  const fields = error.errors.length > 0 ? error.errors : error.field !== undefined ? [{ field: error.field, message: '' }] : [];
+  for (const f of fields) lines.push(`  field ${f.field}${f.message ? `: ${f.message}` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Runs `argv` (starting with the group: `['agents', 'list']`); resolves to the exit code.
+ * `io` defaults to this process's stdout, stderr and working directory.
+ */
+export async function runAdminCommand(argv: string[], env: Record<string, string | undefined>, io: AdminIo = defaultIo()): Promise<number> {
+  const [group, ...rest] = argv;
+  if (group !== 'agents' && group !== 'keys' && group !== 'tokens') {
+    io.stderr(`sluice: unknown command group ${JSON.stringify(group ?? '')}; expected ${ADMIN_GROUPS.join(', ')}\n`);
+    return 2;
+  }
+  const { usage, options } = GROUPS[group];
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (error) {
+    io.stderr(`sluice ${group}: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const [sub, ...positionals] = parsed.positionals;
+  const values = parsed.values;
+  if (values.help === true || sub === 'help') {
+    io.stdout(usage);
+    return 0;
+  }
+  try {
+    const allowed = ALLOWED[group]?.[sub ?? ''] ?? [];
+    for (const name of Object.keys(options)) {
+      if (values[name] !== undefined && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to "${group} ${sub ?? ''}"`);
+    }
+    let client: ApiClient | undefined;
+    const getClient = async (): Promise<ApiClient> => (client ??= await connect(values as { api?: string; token?: string; 'token-file'?: string }, env, io));
+    switch (group) {
+      case 'agents':
+        return await agentsCommand(sub, { positionals, values: values as AgentsArgs['values'] }, getClient, io);
+      case 'keys':
+        return await keysCommand(sub, { positionals, values: values as KeysArgs['values'] }, getClient, io);
+      case 'tokens':
+        return await tokensCommand(sub, { positionals, values: values as TokensArgs['values'] }, getClient, io);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`sluice ${group}: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.stderr(describeProblem(error));
+      return 1;
+    }
+    if (error instanceof ApiUnreachable) {
+      io.stderr(`sluice: ${error.message} (is the server running? set --api HOST:PORT or $SLUICE_API)\n`);
+      return 3;
+    }
+    throw error;
+  }
+}
