@@ -1,4 +1,4 @@
-/** The vendor SDK: event payloads, verdict helpers and agent definitions (types erase; helpers have no dependencies). */
+/** The vendor SDK: event payloads, verdict helpers, agent definitions and the handler context (types erase; helpers have no dependencies). */
 export type { EnvelopeInfo, HeaderField, MessageSnapshot, ReceiveEvents, RoutingEvents, DeliveryEvents, SessionInfo } from './event-payloads.ts';
 export {
   accept,
@@ -32,3 +32,21 @@ export {
   type ReceiveHandlers,
   type RoutingHandlers,
 } from './define-agent.ts';
+export {
+  CONTEXT_LIMITS,
+  KV_LIMITS,
+  type AgentContext,
+  type AgentDns,
+  type AgentFetch,
+  type AgentKv,
+  type AgentLog,
+  type DeepReadonly,
+  type DnsAnswer,
+  type DnsRecordType,
+  type FetchInit,
+  type FetchResult,
+  type KvSetOptions,
+  type LogFields,
+  type LogLevel,
+  type MxRecord,
+} from './context.ts';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as v from 'valibot';
+import type { AgentContext } from './context.ts';
 import {
   accept,
   acks,
@@ -67,6 +68,7 @@ test('defineReceiveAgent keeps the handlers and labels the kind', async () => {
   });
   assert.equal(agent.kind, 'receive');
   const session = { id: 's1', client: { address: '192.0.2.1', port: 1 } };
-  const verdict = await agent.handlers.onRcptTo!({ session, sender: 'a@x.test', recipient: 'b@other.test', params: {}, accepted: [] });
+  const ctx: AgentContext = { config: undefined, log: { debug() {}, info() {}, warn() {}, error() {} }, remainingMs: () => 1000 };
+  const verdict = await agent.handlers.onRcptTo!({ session, sender: 'a@x.test', recipient: 'b@other.test', params: {}, accepted: [] }, ctx);
   assert.deepEqual(verdict, { verdict: 'reject', code: 550, enhanced: '5.7.1', text: 'Recipient not allowed' });
 });

@@ -1,5 +1,6 @@
 /** One agent in its own isolated-vm isolate: hardened context, compile from a string, one bounded call per event (Node only). */
 import ivm from 'isolated-vm';
+import { BRIDGE_GLOBAL, CONTEXT_PRELUDE, type AgentCapabilities } from './capabilities.ts';
 import type { RawOutcome } from './chain-runner.ts';
 
 /** Runs before agent code: removes shared memory, WebAssembly and anything that could name the host. */
@@ -16,9 +17,13 @@ const PRELUDE = `(() => {
  * leaves: R<json> result (no result at all is `continue`), N no handler, B<why> bad result,
  * E<message> thrown, P pending. `start` runs the handler synchronously (one synchronous call into
  * the isolate, the fast path); when the handler returns a promise, `start` keeps it in a closure
- * and answers P, and `finish` awaits it — the handler is never called twice.
+ * and answers P, and `finish` awaits it — the handler is never called twice. It embeds the
+ * capability prelude, which builds `ctx` (the handler's second argument) and consumes the bridge;
+ * `settle` delivers capability replies.
  */
 const RUNNER = `(() => {
+  const control = ${CONTEXT_PRELUDE};
+  const ctx = control.ctx, begin = control.begin;
   const g = globalThis, parse = JSON.parse, stringify = JSON.stringify, apply = Reflect.apply, Str = String;
   const describe = (e) => {
     try {
@@ -41,13 +46,14 @@ const RUNNER = `(() => {
   };
   let pending;
   return {
-    start(event, payloadJson, cap) {
+    start(event, payloadJson, cap, budgetMs) {
       pending = undefined;
+      begin(budgetMs);
       try {
         const agent = g.agent;
         const handler = agent === null || agent === undefined ? undefined : agent[event];
         if (typeof handler !== 'function') return 'N';
-        const result = apply(handler, agent, [parse(payloadJson)]);
+        const result = apply(handler, agent, [parse(payloadJson), ctx]);
         if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
           pending = result;
           return 'P';
@@ -66,6 +72,7 @@ const RUNNER = `(() => {
         return failed(e);
       }
     },
+    settle: control.settle,
   };
 })()`;
 
@@ -76,39 +83,67 @@ export const WALL_GRACE_MS = 50;
 export const LOAD_TIMEOUT_MS = 1000;
 
 interface Runner {
-  start: ivm.Reference<(event: string, payloadJson: string, cap: number) => string>;
+  start: ivm.Reference<(event: string, payloadJson: string, cap: number, budgetMs: number) => string>;
   finish: ivm.Reference<(cap: number) => Promise<string>>;
+  settle: ivm.Reference<(id: number, reply: string) => void>;
 }
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What an AgentIsolate is built from: the load spec's code and limits. */
+export interface AgentIsolateSpec {
+  agentId: string;
+  code: string;
+  memoryMiB: number;
+}
+
 export class AgentIsolate {
   readonly agentId: string;
   readonly code: string;
   readonly memoryMiB: number;
+  readonly capabilities: AgentCapabilities;
   #isolate: ivm.Isolate;
   #runner: Runner;
+  /** While a handler's promise is awaited: ends the wait early (a capability reply's continuation failed). */
+  #interrupt: ((error: unknown) => void) | undefined;
 
-  /** Throws an Error whose message says why the code could not be loaded. */
-  constructor(agentId: string, code: string, memoryMiB: number) {
-    this.agentId = agentId;
-    this.code = code;
-    this.memoryMiB = memoryMiB;
-    const { isolate, runner } = AgentIsolate.#build(agentId, code, memoryMiB);
+  /** Throws an Error whose message says why the code could not be loaded. The isolate owns `capabilities` from now on. */
+  constructor(spec: AgentIsolateSpec, capabilities: AgentCapabilities) {
+    this.agentId = spec.agentId;
+    this.code = spec.code;
+    this.memoryMiB = spec.memoryMiB;
+    this.capabilities = capabilities;
+    const { isolate, runner } = this.#build();
     this.#isolate = isolate;
     this.#runner = runner;
   }
 
-  static #build(agentId: string, code: string, memoryMiB: number): { isolate: ivm.Isolate; runner: Runner } {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMiB });
+  #build(): { isolate: ivm.Isolate; runner: Runner } {
+    const isolate = new ivm.Isolate({ memoryLimit: this.memoryMiB });
     try {
       const context = isolate.createContextSync();
       isolate.compileScriptSync(PRELUDE).runSync(context, { timeout: LOAD_TIMEOUT_MS });
+      // Replies are delivered by calling the runner's settle; it exists once the runner is compiled.
+      let settle: Runner['settle'] | undefined;
+      const bridge = this.capabilities.bridge((id, reply) => {
+        if (settle !== undefined) this.#deliver(isolate, settle, id, reply);
+      });
+      // Callbacks arrive as plain functions of the isolate; the prelude wraps them and deletes the global.
+      context.evalClosureSync(
+        `globalThis.${BRIDGE_GLOBAL} = { setup: $0, log: $1, call: $2 };`,
+        [bridge.setup, new ivm.Callback(bridge.log), new ivm.Callback(bridge.call)],
+        { timeout: LOAD_TIMEOUT_MS },
+      );
       const runnerObject = isolate.compileScriptSync(RUNNER).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
-      const runner: Runner = { start: runnerObject.getSync('start', { reference: true }), finish: runnerObject.getSync('finish', { reference: true }) };
-      isolate.compileScriptSync(code, { filename: `agent:${agentId}` }).runSync(context, { timeout: LOAD_TIMEOUT_MS });
+      const runner: Runner = {
+        start: runnerObject.getSync('start', { reference: true }),
+        finish: runnerObject.getSync('finish', { reference: true }),
+        settle: runnerObject.getSync('settle', { reference: true }),
+      };
+      settle = runner.settle;
+      isolate.compileScriptSync(this.code, { filename: `agent:${this.agentId}` }).runSync(context, { timeout: LOAD_TIMEOUT_MS });
       const check: unknown = isolate.compileScriptSync(CHECK_AGENT).runSync(context, { timeout: LOAD_TIMEOUT_MS });
       if (check !== 'ok') throw new Error(`the code must assign an object to globalThis.agent (found ${String(check)})`);
       return { isolate, runner };
@@ -119,18 +154,38 @@ export class AgentIsolate {
   }
 
   /**
+   * A capability reply: settles the agent's promise inside the isolate, whose continuation runs there
+   * and then under what is left of the event's budget. If that fails (the continuation looped), the
+   * awaited handler is interrupted with the failure.
+   */
+  #deliver(isolate: ivm.Isolate, settle: Runner['settle'], id: number, reply: string): void {
+    if (isolate !== this.#isolate || isolate.isDisposed) return;
+    try {
+      settle.applySync(undefined, [id, reply], { timeout: Math.max(1, Math.ceil(this.capabilities.remainingMs())) });
+    } catch (error) {
+      this.#interrupt?.(error);
+    }
+  }
+
+  /**
    * Runs one handler under `budgetMs` of isolate time: synchronously first; a handler that returns a
    * promise is then awaited under what is left of the budget, plus WALL_GRACE_MS of wall time.
+   * Capability calls made meanwhile are bounded by the same budget.
    */
   async call(event: string, payloadJson: string, budgetMs: number, cap: number): Promise<RawOutcome> {
     const started = performance.now();
     let out: unknown;
+    this.capabilities.beginEvent(budgetMs);
     try {
-      out = this.#runner.start.applySync(undefined, [event, payloadJson, cap], { timeout: budgetMs });
-    } catch (error) {
-      return this.#failure(error, budgetMs);
+      try {
+        out = this.#runner.start.applySync(undefined, [event, payloadJson, cap, budgetMs], { timeout: budgetMs });
+      } catch (error) {
+        return this.#failure(error, budgetMs);
+      }
+      if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs, cap);
+    } finally {
+      this.capabilities.endEvent();
     }
-    if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs, cap);
     if (typeof out !== 'string') return out as RawOutcome;
     if (out.length === 0) return { kind: 'error', error: 'the sandbox runner returned no string' };
     const tag = out[0];
@@ -147,11 +202,14 @@ export class AgentIsolate {
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), leftMs + WALL_GRACE_MS);
     });
+    const interrupted = new Promise<{ error: unknown }>((resolve) => {
+      this.#interrupt = (error) => resolve({ error });
+    });
     try {
       const call = this.#runner.finish
         .apply(undefined, [cap], { timeout: leftMs, result: { promise: true } })
         .then((value) => ({ value }), (error: unknown) => ({ error }));
-      const settled = await Promise.race([call, deadline]);
+      const settled = await Promise.race([call, deadline, interrupted]);
       if (settled === 'deadline') {
         this.#rebuild();
         return { kind: 'timeout', error: `no answer within ${budgetMs} + ${WALL_GRACE_MS} ms of wall time (a promise that never settles, or an isolate that did not stop); isolate replaced` };
@@ -159,6 +217,7 @@ export class AgentIsolate {
       if ('error' in settled) return this.#failure(settled.error, budgetMs);
       return typeof settled.value === 'string' ? settled.value : '';
     } finally {
+      this.#interrupt = undefined;
       clearTimeout(timer);
     }
   }
@@ -175,12 +234,14 @@ export class AgentIsolate {
   /** A fresh isolate from the same code: after a timeout, a memory-limit disposal or an abandoned promise. */
   #rebuild(): void {
     if (!this.#isolate.isDisposed) this.#isolate.dispose();
-    const { isolate, runner } = AgentIsolate.#build(this.agentId, this.code, this.memoryMiB);
+    const { isolate, runner } = this.#build();
     this.#isolate = isolate;
     this.#runner = runner;
   }
 
-  dispose(): void {
+  /** Disposes the isolate and releases the capabilities (the kv store). */
+  async dispose(): Promise<void> {
     if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    await this.capabilities.close();
   }
 }

@@ -1,6 +1,7 @@
 /** The sandbox host process: serves load/unload/ping/run frames on stdin/stdout with one isolate per agent (Node + isolated-vm only). */
 import * as v from 'valibot';
 import { AgentIsolate } from './agent-isolate.ts';
+import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
 import { encodeFrame, FrameDecoder } from './frame-codec.ts';
 import { HostRequestSchema } from './protocol.ts';
 import type { ChainResult, HostMessage, HostRequest } from './protocol.ts';
@@ -20,6 +21,11 @@ console.debug = console.error;
 function send(message: HostMessage): void {
   process.stdout.write(encodeFrame(message));
 }
+
+/** Agents' `ctx.log` lines, as frames; written synchronously, so they precede the chain's answer. */
+const agentLog: AgentLogSink = (agentId, level, message, fields) => {
+  send(fields === undefined ? { type: 'log', agentId, level, message } : { type: 'log', agentId, level, message, fields });
+};
 
 function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise<ChainResult> {
   const call: CallAgent = (agentId, event, payloadJson, budgetMs) => {
@@ -41,17 +47,27 @@ async function handle(frame: unknown): Promise<void> {
     case 'ping':
       send({ type: 'pong', id: request.id });
       return;
-    case 'unload':
-      agents.get(request.agentId)?.dispose();
+    case 'unload': {
+      const agent = agents.get(request.agentId);
       agents.delete(request.agentId);
+      await agent?.dispose();
       send({ type: 'unloaded', id: request.id });
       return;
+    }
     case 'load':
       try {
-        const { agentId, code, memoryMiB } = request.spec;
-        const agent = new AgentIsolate(agentId, code, memoryMiB);
-        agents.get(agentId)?.dispose();
-        agents.set(agentId, agent);
+        const spec = request.spec;
+        const capabilities = await AgentCapabilities.open(spec, agentLog);
+        let agent: AgentIsolate;
+        try {
+          agent = new AgentIsolate(spec, capabilities);
+        } catch (error) {
+          await capabilities.close();
+          throw error;
+        }
+        const previous = agents.get(spec.agentId);
+        agents.set(spec.agentId, agent);
+        await previous?.dispose();
         send({ type: 'loaded', id: request.id, ok: true });
       } catch (error) {
         send({ type: 'loaded', id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) });

@@ -42,6 +42,8 @@ export const AgentGrantsSchema = v.object({
   fetchOrigins: v.array(v.string()),
   /** Absolute directory of the agent's persistent key-value store; set only when `kv` is granted. */
   kvDir: v.optional(v.string()),
+  /** DNS servers (`ip` or `ip:port`) for `dns`; the system's resolvers when absent. */
+  dnsServers: v.optional(v.array(v.string())),
 });
 export type AgentGrants = v.InferOutput<typeof AgentGrantsSchema>;
 
@@ -64,7 +66,20 @@ export const HostRequestSchema = v.variant('type', [
 ]);
 export type HostRequest = v.InferOutput<typeof HostRequestSchema>;
 
-/** Host → server. `step` is sent before each agent runs, so a crash can be attributed to it. */
+/** A line an agent wrote with `ctx.log` (already truncated and rate-limited by the host). */
+export const AgentLogSchema = v.object({
+  type: v.literal('log'),
+  agentId: AgentId,
+  level: v.picklist(['debug', 'info', 'warn', 'error']),
+  message: v.string(),
+  fields: v.optional(v.record(v.string(), v.unknown())),
+});
+export type AgentLogMessage = v.InferOutput<typeof AgentLogSchema>;
+
+/**
+ * Host → server. `step` is sent before each agent runs, so a crash can be attributed to it; `log`
+ * frames carry no request id and may come at any time while a chain runs.
+ */
 export const HostMessageSchema = v.variant('type', [
   v.object({ type: v.literal('ready'), pid: v.number() }),
   v.object({ type: v.literal('step'), id: Id, agentId: AgentId, done: v.array(StepSchema) }),
@@ -73,6 +88,7 @@ export const HostMessageSchema = v.variant('type', [
   v.object({ type: v.literal('pong'), id: Id }),
   v.object({ type: v.literal('chain'), id: Id, result: ChainResultSchema }),
   v.object({ type: v.literal('invalid'), id: v.nullable(Id), error: v.string() }),
+  AgentLogSchema,
 ]);
 export type HostMessage = v.InferOutput<typeof HostMessageSchema>;
 

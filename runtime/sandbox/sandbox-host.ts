@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { runtimeName } from '../platform/runtime-info.ts';
 import { encodeFrame, FrameDecoder } from './frame-codec.ts';
 import { HostMessageSchema } from './protocol.ts';
-import type { AgentLoadSpec, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
+import type { AgentLoadSpec, AgentLogMessage, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
 import { AGENT_FAILURE_VERDICT } from './sandbox-verdict.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -19,6 +19,8 @@ export interface SandboxHostOptions {
   marginMs?: number;
   /** Where the host's stderr lines go (default: this process's stderr, prefixed). */
   onLog?: (line: string) => void;
+  /** Where agents' `ctx.log` lines go (default: `onLog`, as one line each). */
+  onAgentLog?: (agentId: string, level: AgentLogMessage['level'], message: string, fields: Record<string, unknown> | undefined) => void;
 }
 
 type Request = { type: 'load'; spec: AgentLoadSpec } | { type: 'unload'; agentId: string } | { type: 'ping' } | { type: 'run'; event: string; payload: unknown; chain: ChainLink[] };
@@ -134,6 +136,7 @@ export class SandboxHost implements SandboxDriver {
       this.#onReady?.();
       return;
     }
+    if (message.type === 'log') return this.#agentLog(message);
     const current = this.#current;
     if (current === undefined || message.id !== current.id) return this.#log(`ignored ${message.type} frame for id ${String(message.id)}`);
     if (message.type === 'step') {
@@ -228,6 +231,18 @@ export class SandboxHost implements SandboxDriver {
     }));
     this.#queue.unshift(...reloads);
     this.#spawn().catch((error: unknown) => this.#log(error instanceof Error ? error.message : String(error)));
+  }
+
+  #agentLog({ agentId, level, message, fields }: AgentLogMessage): void {
+    const sink = this.#options.onAgentLog;
+    if (sink) {
+      // A throwing sink is the embedder's bug; it must not look like a bad frame (which kills the host).
+      try {
+        sink(agentId, level, message, fields);
+      } catch (error) {
+        this.#log(`onAgentLog threw: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    } else this.#log(`agent ${agentId} ${level}: ${message}${fields === undefined ? '' : ` ${JSON.stringify(fields)}`}`);
   }
 
   #log(line: string): void {
