@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Config } from './config/schema.ts';
 import { splitHostPort } from './config/load-config.ts';
-import type { LogFn } from './log/logger.ts';
+import type { LogFn, LogLevel } from './log/logger.ts';
 import { JournalStore } from './spool/journal-store.ts';
 import { newQueueId } from './spool/queue-id.ts';
 import { SmtpListener } from './smtp/smtp-listener.ts';
@@ -23,8 +23,7 @@ import { VERSION } from './version.ts';
 import { TrustStore } from './agents/trust-store.ts';
 import { AgentRegistry } from './agents/registry.ts';
 import { ReceiveDispatcher } from './agents/receive-dispatcher.ts';
-import { SandboxHost } from './sandbox/sandbox-host.ts';
-import type { SandboxDriver } from './sandbox/protocol.ts';
+import { selectSandboxDriver } from './sandbox/select-driver.ts';
 
 export interface RunningServer {
   hostname: string;
@@ -101,11 +100,19 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
 
     await mkdir(join(dataDir, 'agents'), { recursive: true });
     const trust = await TrustStore.open(join(dataDir, 'agents', 'trusted-keys.json'));
-    const sandbox: { driver: SandboxDriver; name: string; guarantees: string[] } = {
-      driver: new SandboxHost({ onLog: (line) => log('warn', 'sandbox.host', { line }) }),
-      name: 'isolated-vm host process',
-      guarantees: ['one V8 isolate per agent with a memory limit', 'CPU budget per event enforced by the isolate timeout', 'a separate Node process: a crash fails the running agent and is restarted'],
+    // Agent log lines name the agent, not its sandbox id (`vendor/agent.<generation>`).
+    let agentsRef: AgentRegistry | undefined;
+    const onAgentLog = (runId: string, level: LogLevel, message: string, fields: Record<string, unknown> | undefined): void => {
+      const agent = runId.replace(/\.\d+$/, '');
+      const unsigned = agentsRef?.get(agent)?.unsigned === true ? { unsigned: true } : {};
+      log(level, 'agent.log', { ...fields, agent, message, ...unsigned });
     };
+    const sandbox = await selectSandboxDriver({
+      ...(config.agents.driver === 'auto' ? {} : { prefer: config.agents.driver }),
+      host: { onLog: (line) => log('warn', 'sandbox.host', { line }), onAgentLog },
+      quickjs: { onAgentLog },
+    });
+    log('info', 'sandbox.driver', { driver: sandbox.name, reason: sandbox.reason });
     cleanups.push(() => sandbox.driver.close());
     const agents = await AgentRegistry.open({
       dataDir,
@@ -116,6 +123,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       log,
       breaker: { threshold: config.agents.breakerThreshold, cooldownMs: config.agents.breakerCooldownMs },
     });
+    agentsRef = agents;
     const policy = new ReceiveDispatcher(agents, sandbox.driver, log);
 
     const smtpCfg = config.smtp;
