@@ -36,19 +36,6 @@ export function envelopeInfo(tx: Transaction): EnvelopeInfo {
   return { sender: tx.sender, recipients: tx.recipients.map((r) => r.address), mailParams: mailParamsInfo(tx.params) };
 }
 
-/** The message content as one buffer (the chunks as received, dot-stuffing already undone). */
-export function joinChunks(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 export function headersOf(message: Uint8Array): HeaderField[] {
   return parseHeaders(message);

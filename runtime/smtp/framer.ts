@@ -5,6 +5,7 @@
  * client did not send with exact CRLFs (SMTP smuggling).
  */
 
+import { concatBytes } from '../platform/bytes.ts';
 import { Buffer } from 'node:buffer';
 
 const CR = 0x0d;
@@ -194,7 +195,7 @@ export class Framer {
     if (i > sliceStart) parts.push(buf.subarray(sliceStart, i));
     this.#take(i);
     if (parts.length === 0) return null;
-    const chunk = concat(parts);
+    const chunk = concatBytes(parts);
     this.#stats.bytes += chunk.length;
     return { type: 'content', chunk };
   }
@@ -265,15 +266,3 @@ function lineError(buf: Buffer, from: number, end: number, nul: number): Content
   return undefined;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

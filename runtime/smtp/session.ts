@@ -13,7 +13,8 @@ import type { PolicyDecision, ReceiveEventName, SessionConfig, SessionPorts, Ses
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
 import { applyHeaderEdits, isProtectedEdit } from '../message/headers.ts';
-import { base64Of, envelopeInfo, headersOf, joinChunks, mailParamsInfo, sessionInfo } from './agent-payloads.ts';
+import { base64Of, envelopeInfo, headersOf, mailParamsInfo, sessionInfo } from './agent-payloads.ts';
+import { concatBytes } from '../platform/bytes.ts';
 
 export type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
 
@@ -434,7 +435,7 @@ export class SmtpSession {
     };
     const envelope = envelopeInfo(tx);
     if (wantsData && (await this.#consult('onData', () => ({ session: this.#info(), envelope }))) === null) return refused();
-    let message = joinChunks(tx.chunks);
+    let message = concatBytes(tx.chunks);
     let headers = headersOf(message);
     const edit = (decision: PolicyDecision): void => {
       const edits = decision.verdict === 'continue' ? (decision.headers ?? []) : [];
@@ -465,7 +466,7 @@ export class SmtpSession {
       this.#ports.log('warn', 'agent.header-edit.refused', { error: result.error });
       return message;
     }
-    return joinChunks(result.message);
+    return concatBytes(result.message);
   }
 
   /** RFC 3848 / RFC 6531 protocol names for the trace header. */
