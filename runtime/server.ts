@@ -17,7 +17,7 @@ import { QueueRunner } from './pipeline/queue-runner.ts';
 import { MaildirConnector } from './delivery/maildir-connector.ts';
 import { createApiApp } from './api/app.ts';
 import { serveApi, type ApiServer } from './api/serve-api.ts';
-import { checkApiBind } from './api/check-api-bind.ts';
+import { checkApiBind, isLoopbackHost } from './api/check-api-bind.ts';
 import { openApiStores } from './api/api-stores.ts';
 import { VERSION } from './version.ts';
 import { TrustStore } from './agents/trust-store.ts';
@@ -199,6 +199,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     let api: ApiServer | null = null;
     let adminToken = { tokenFile: '', created: false };
     if (config.api.enabled) {
+      const at = splitHostPort(config.api.listen);
       const stores = await openApiStores(dataDir);
       cleanups.push(() => stores.audit.close());
       adminToken = stores.adminToken;
@@ -208,8 +209,9 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
         smtp: { listen: `${smtp.host}:${smtp.port}`, connections: () => listener.connections },
         queue: () => spool.stats(),
         management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log },
+        // On loopback, only loopback names: a DNS-rebound web page cannot talk to the API by another name.
+        ...(isLoopbackHost(at.host) ? { allowedHosts: ['127.0.0.1', 'localhost', '[::1]', at.host.includes(':') ? `[${at.host}]` : at.host] } : {}),
       });
-      const at = splitHostPort(config.api.listen);
       try {
         api = await serveApi(app, at.host, at.port, config.api.tls);
       } catch (err) {

@@ -4,6 +4,7 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
 import type { AgentAdmin } from '../agents/registry-types.ts';
 import type { LogFn } from '../log/logger.ts';
 import { agentRoutes } from './agent-routes.ts';
@@ -38,6 +39,19 @@ export interface ManagementDeps {
 export interface ApiDeps extends HealthSource {
   /** Without it the API serves health only. */
   management?: ManagementDeps;
+  /**
+   * Host names (without port) the API answers to; others get 421. The server sets the loopback
+   * names when it listens on loopback, so a DNS-rebound page cannot reach the API by another name.
+   */
+  allowedHosts?: readonly string[];
+}
+
+/** The host name of a Host header (`name:port`, `[v6]:port`), lower case. */
+function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
 }
 
 /** Every route the app serves, in registration order. */
@@ -58,6 +72,17 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
 export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const m = deps.management;
+  app.use('*', secureHeaders());
+  const allowed = deps.allowedHosts && new Set(deps.allowedHosts.map((h) => h.toLowerCase()));
+  if (allowed !== undefined) {
+    app.use('*', async (c, next) => {
+      const host = hostName(c.req.header('host') ?? '');
+      if (!allowed.has(host)) {
+        return problemResponse(new ApiProblem(421, 'MISDIRECTED', `this API answers to ${[...allowed].join(', ')}, not to host "${host}"`, { field: 'host' }));
+      }
+      await next();
+    });
+  }
   for (const route of apiRoutes(deps)) {
     const steps: MiddlewareHandler<ApiEnv>[] = [];
     if (route.action !== undefined && m !== undefined) steps.push(auditStep(route, m.audit));
