@@ -18,19 +18,33 @@ const ReplyCode = (low: 400 | 500) =>
   v.pipe(v.number(), v.integer(), v.minValue(low, `a ${low / 100}xx reply code`), v.maxValue(low + 59, `a ${low / 100}xx reply code`));
 const Address = v.pipe(v.string(), v.minLength(1), v.maxLength(512), v.regex(/^[^\s<>\0]+$/, 'a mailbox without spaces or angle brackets'));
 
-/** Add, replace (all occurrences) or remove a header of the message. */
+/**
+ * Add, replace (all occurrences) or remove a header of the message.
+ * @example
+ * v.is(HeaderEditSchema, { op: 'add', name: 'X-Scanned', value: 'yes' }); // true
+ */
 export const HeaderEditSchema = v.variant('op', [
   v.object({ op: v.literal('add'), name: HeaderName, value: HeaderValue }),
   v.object({ op: v.literal('set'), name: HeaderName, value: HeaderValue }),
   v.object({ op: v.literal('remove'), name: HeaderName }),
 ]);
 
+/**
+ * Let the command or message go on, optionally with header edits.
+ * @example
+ * v.is(ContinueSchema, { verdict: 'continue', headers: [{ op: 'remove', name: 'X-Spam' }] }); // true
+ */
 export const ContinueSchema = v.object({
   verdict: v.literal('continue'),
   /** Only on onEndOfHeaders and onEndOfData (receive) and on the routing events that may edit. */
   headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
 });
 
+/**
+ * Refuse with a permanent 5xx reply.
+ * @example
+ * v.is(RejectSchema, { verdict: 'reject', code: 550, enhanced: '5.7.1', text: 'Not here' }); // true
+ */
 export const RejectSchema = v.object({
   verdict: v.literal('reject'),
   code: ReplyCode(500),
@@ -38,6 +52,11 @@ export const RejectSchema = v.object({
   text: Text,
 });
 
+/**
+ * Refuse with a temporary 4xx reply (the client retries).
+ * @example
+ * v.is(TempfailSchema, { verdict: 'tempfail', code: 451, enhanced: '4.7.1', text: 'Try later' }); // true
+ */
 export const TempfailSchema = v.object({
   verdict: v.literal('tempfail'),
   code: ReplyCode(400),
@@ -45,12 +64,25 @@ export const TempfailSchema = v.object({
   text: Text,
 });
 
-/** Close the connection (with 421 and this text, if given). */
+/**
+ * Close the connection (with 421 and this text, if given).
+ * @example
+ * v.is(DisconnectSchema, { verdict: 'disconnect', text: 'Bye' }); // true
+ */
 export const DisconnectSchema = v.object({ verdict: v.literal('disconnect'), text: v.optional(Text) });
 
+/**
+ * Any verdict a receive handler may return.
+ * @example
+ * const checked = v.safeParse(ReceiveVerdictSchema, JSON.parse(agentOutput));
+ */
 export const ReceiveVerdictSchema = v.variant('verdict', [ContinueSchema, RejectSchema, TempfailSchema, DisconnectSchema]);
 
-/** Per-recipient changes a routing agent may make. */
+/**
+ * Per-recipient changes a routing agent may make.
+ * @example
+ * v.is(RecipientEditSchema, { op: 'override', address: 'a@example.com', route: 'smarthost' }); // true
+ */
 export const RecipientEditSchema = v.variant('op', [
   v.object({ op: v.literal('add'), address: Address }),
   v.object({ op: v.literal('remove'), address: Address }),
@@ -58,6 +90,10 @@ export const RecipientEditSchema = v.variant('op', [
   v.object({ op: v.literal('override'), address: Address, route: v.pipe(v.string(), v.minLength(1), v.maxLength(255)) }),
 ]);
 
+/**
+ * @example
+ * v.is(RoutingVerdictSchema, { verdict: 'defer', delayMs: 60000, reason: 'Scanner busy' }); // true
+ */
 export const RoutingVerdictSchema = v.variant('verdict', [
   v.object({
     verdict: v.literal('continue'),
@@ -71,18 +107,56 @@ export const RoutingVerdictSchema = v.variant('verdict', [
   v.object({ verdict: v.literal('quarantine'), reason: Text }),
 ]);
 
-/** A delivery agent's answer for one recipient of a mail item. */
+/**
+ * A delivery agent's answer for one recipient of a mail item.
+ * @example
+ * v.is(RecipientAckSchema, { address: 'a@example.com', status: 'delivered' }); // true
+ */
 export const RecipientAckSchema = v.variant('status', [
   v.object({ address: Address, status: v.literal('delivered') }),
   v.object({ address: Address, status: v.literal('deferred'), reason: Text }),
   v.object({ address: Address, status: v.literal('failed'), code: ReplyCode(500), enhanced: Enhanced('5'), reason: Text }),
 ]);
 
+/**
+ * @example
+ * v.is(DeliveryResultSchema, { recipients: [{ address: 'a@example.com', status: 'delivered' }] }); // true
+ */
 export const DeliveryResultSchema = v.object({ recipients: v.pipe(v.array(RecipientAckSchema), v.maxLength(1000)) });
 
+/**
+ * A header edit.
+ * @example
+ * const edit: HeaderEdit = { op: 'set', name: 'Subject', value: '[external] hi' };
+ */
 export type HeaderEdit = v.InferOutput<typeof HeaderEditSchema>;
+/**
+ * A receive verdict.
+ * @example
+ * const verdict: ReceiveVerdict = { verdict: 'continue' };
+ */
 export type ReceiveVerdict = v.InferOutput<typeof ReceiveVerdictSchema>;
+/**
+ * A routing agent's change to one recipient.
+ * @example
+ * const edit: RecipientEdit = { op: 'add', address: 'archive@example.com' };
+ */
 export type RecipientEdit = v.InferOutput<typeof RecipientEditSchema>;
+/**
+ * A routing verdict.
+ * @example
+ * const verdict: RoutingVerdict = { verdict: 'delete', reason: 'duplicate' };
+ */
 export type RoutingVerdict = v.InferOutput<typeof RoutingVerdictSchema>;
+/**
+ * A delivery agent's answer for one recipient.
+ * @example
+ * const ack: RecipientAck = { address: 'a@example.com', status: 'deferred', reason: 'Busy' };
+ */
 export type RecipientAck = v.InferOutput<typeof RecipientAckSchema>;
+/**
+ * A delivery agent's answer for a mail item.
+ * @example
+ * const result: DeliveryResult = { recipients: [] };
+ */
 export type DeliveryResult = v.InferOutput<typeof DeliveryResultSchema>;
