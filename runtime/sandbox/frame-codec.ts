@@ -1,58 +1,91 @@
-/** Length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON) for the sandbox host's stdin/stdout. */
+/**
+ * Newline-delimited frames for the sandbox host's stdin/stdout: one UTF-8 line per frame, a JSON
+ * text (JSON.stringify never emits a raw newline) or, after a `run` request, raw payload JSON.
+ * Strings go to the pipe as they are (no length prefix to compute, no copy into a frame buffer).
+ */
+import { Buffer } from 'node:buffer';
 
-/** Larger frames are a protocol violation: the peer is killed rather than buffered without bound. */
+/** Longer lines are a protocol violation: the peer is killed rather than buffered without bound. */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
-const encoder = new TextEncoder();
+const NEWLINE = 0x0a;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export class FrameError extends Error {
   readonly code = 'SANDBOX_FRAME';
 }
 
-/** One message as a frame. */
-export function encodeFrame(message: unknown): Uint8Array {
-  const body = encoder.encode(JSON.stringify(message));
-  if (body.length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${body.length} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const frame = new Uint8Array(4 + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length, false);
-  frame.set(body, 4);
-  return frame;
+/** A JSON text that is already serialized (by JSON.stringify) as one frame: the text and a newline. */
+export function frameLine(json: string): string {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit, so only long texts need counting.
+  if (json.length * 3 > MAX_FRAME_BYTES && (json.length > MAX_FRAME_BYTES || Buffer.byteLength(json) > MAX_FRAME_BYTES)) {
+    throw new FrameError(`frame of ${Buffer.byteLength(json)} bytes exceeds ${MAX_FRAME_BYTES}`);
+  }
+  return `${json}\n`;
 }
 
-/** Reassembles frames from arbitrary chunks; throws FrameError on an oversize length or bad JSON. */
-export class FrameDecoder {
-  #buffer: Uint8Array = new Uint8Array(0);
+/** One message as a frame. */
+export function encodeFrame(message: unknown): string {
+  const json = JSON.stringify(message);
+  if (typeof json !== 'string') throw new FrameError('message does not serialize to JSON');
+  return frameLine(json);
+}
 
-  push(chunk: Uint8Array): unknown[] {
-    if (this.#buffer.length === 0) this.#buffer = chunk;
-    else {
-      const joined = new Uint8Array(this.#buffer.length + chunk.length);
-      joined.set(this.#buffer, 0);
-      joined.set(chunk, this.#buffer.length);
-      this.#buffer = joined;
+/** A frame's JSON, parsed; a line that is not JSON is a FrameError. */
+export function parseFrame(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (cause) {
+    throw new FrameError('frame is not JSON', { cause });
+  }
+}
+
+/** Reassembles lines from arbitrary chunks; throws FrameError on an over-long line or bad UTF-8. */
+export class LineDecoder {
+  #parts: Uint8Array[] = [];
+  #pending = 0;
+
+  /** The complete lines in `chunk` (and what came before it), without their newlines. */
+  push(chunk: Uint8Array): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      lines.push(this.#line(chunk.subarray(start, end)));
+      start = end + 1;
     }
-    const messages: unknown[] = [];
-    let offset = 0;
-    while (this.#buffer.length - offset >= 4) {
-      const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + offset, 4);
-      const length = view.getUint32(0, false);
-      if (length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`);
-      if (this.#buffer.length - offset - 4 < length) break;
-      const body = this.#buffer.subarray(offset + 4, offset + 4 + length);
-      try {
-        messages.push(JSON.parse(decoder.decode(body)));
-      } catch (cause) {
-        throw new FrameError('frame is not UTF-8 JSON', { cause });
-      }
-      offset += 4 + length;
+    if (start < chunk.length) {
+      this.#pending += chunk.length - start;
+      if (this.#pending > MAX_FRAME_BYTES) throw new FrameError(`frame of more than ${MAX_FRAME_BYTES} bytes`);
+      // A copy (Buffer#slice would be a view): the caller may reuse its chunk once push returns.
+      this.#parts.push(new Uint8Array(chunk.subarray(start)));
     }
-    this.#buffer = offset === this.#buffer.length ? new Uint8Array(0) : this.#buffer.slice(offset);
-    return messages;
+    return lines;
   }
 
-  /** Bytes received that do not yet form a whole frame. */
+  /** Bytes received that do not yet form a whole line. */
   get pending(): number {
-    return this.#buffer.length;
+    return this.#pending;
+  }
+
+  #line(tail: Uint8Array): string {
+    let bytes = tail;
+    if (this.#parts.length > 0) {
+      const length = this.#pending + tail.length;
+      if (length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`);
+      bytes = new Uint8Array(length);
+      let offset = 0;
+      for (const part of this.#parts) {
+        bytes.set(part, offset);
+        offset += part.length;
+      }
+      bytes.set(tail, offset);
+      this.#parts = [];
+      this.#pending = 0;
+    } else if (bytes.length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+    try {
+      return decoder.decode(bytes);
+    } catch (cause) {
+      throw new FrameError('frame is not UTF-8', { cause });
+    }
   }
 }

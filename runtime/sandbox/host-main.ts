@@ -1,25 +1,52 @@
-/** The sandbox host process: serves load/unload/ping/run frames on stdin/stdout with one isolate per agent (Node + isolated-vm only). */
-import * as v from 'valibot';
+/**
+ * The sandbox host process: serves load/unload/ping/run lines on stdin/stdout with one isolate per
+ * agent (Node + isolated-vm only). argv[2] is the black box file the server created (black-box.ts).
+ */
+import { Buffer } from 'node:buffer';
+import { writeSync } from 'node:fs';
 import { AgentIsolate } from './agent-isolate.ts';
+import { BlackBoxWriter } from './black-box.ts';
 import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
-import { encodeFrame, FrameDecoder } from './frame-codec.ts';
-import { HostRequestSchema } from './protocol.ts';
-import type { ChainResult, HostMessage, HostRequest } from './protocol.ts';
 import { runChainWith, type CallAgent } from './chain-runner.ts';
+import { encodeFrame, LineDecoder, parseFrame } from './frame-codec.ts';
+import { parseHostFrame } from './host-frame-check.ts';
+import { payloadLineFor } from './payload-lines.ts';
+import type { ChainResult, HostFrame, HostMessage, Step } from './protocol.ts';
 
 /** Largest JSON text (UTF-16 code units) an agent's result may serialize to. */
 export const RESULT_CAP_CHARS = 64 * 1024;
 
 const agents = new Map<string, AgentIsolate>();
+const blackBoxPath = process.argv[2];
+if (blackBoxPath === undefined) {
+  console.error('sandbox host: usage: host-main.ts <black box file>');
+  process.exit(2);
+}
+const blackBox = new BlackBoxWriter(blackBoxPath);
 
 // stdout carries frames only; anything that logs goes to stderr.
 console.log = console.error;
 console.info = console.error;
 console.debug = console.error;
 
-/** Synchronous on Linux pipes, so a `step` frame is out before the agent it names can abort the process. */
+/**
+ * Straight to fd 1, a blocking pipe: the write is done when this returns (so a log line precedes the
+ * answer it belongs to), without a stream's bookkeeping. EAGAIN only if someone made the pipe
+ * non-blocking; then it is retried.
+ */
+function write(text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) {
+    try {
+      offset += writeSync(1, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
 function send(message: HostMessage): void {
-  process.stdout.write(encodeFrame(message));
+  write(encodeFrame(message));
 }
 
 /** Agents' `ctx.log` lines, as frames; written synchronously, so they precede the chain's answer. */
@@ -27,19 +54,30 @@ const agentLog: AgentLogSink = (agentId, level, message, fields) => {
   send(fields === undefined ? { type: 'log', agentId, level, message } : { type: 'log', agentId, level, message, fields });
 };
 
-function runChain(request: Extract<HostRequest, { type: 'run' }>): Promise<ChainResult> {
-  const call: CallAgent = (agentId, event, payloadJson, budgetMs) => {
+/**
+ * The chain runner gets no payload to serialize: each agent gets the server's payload line for its
+ * link, chosen when the runner announces the link (before the call, with the steps done so far),
+ * which is also when the black box records who runs next.
+ */
+function runChain(request: Extract<HostFrame, { type: 'run' }>, lines: readonly string[]): Promise<ChainResult> {
+  let payloadJson = 'null';
+  const beforeStep = (agentId: string, done: readonly Step[]): void => {
+    const link = request.chain[done.length];
+    payloadJson = link === undefined ? 'null' : payloadLineFor(link, lines);
+    blackBox.record(request.id, agentId, done);
+  };
+  const call: CallAgent = (agentId, event, _unused, budgetMs) => {
     const agent = agents.get(agentId);
     return agent ? agent.call(event, payloadJson, budgetMs, RESULT_CAP_CHARS) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
   };
-  return runChainWith(request.event, request.payload, request.chain, call, (agentId, done) => send({ type: 'step', id: request.id, agentId, done }));
+  return runChainWith(request.event, null, request.chain, call, beforeStep);
 }
 
-async function handle(frame: unknown): Promise<void> {
-  const parsed = v.safeParse(HostRequestSchema, frame);
+async function handle(frame: unknown, lines: readonly string[]): Promise<void> {
+  const parsed = parseHostFrame(frame);
   if (!parsed.success) {
     const id = typeof (frame as { id?: unknown })?.id === 'number' ? (frame as { id: number }).id : null;
-    send({ type: 'invalid', id, error: parsed.issues[0]?.message ?? 'invalid request' });
+    send({ type: 'invalid', id, error: parsed.error });
     return;
   }
   const request = parsed.output;
@@ -74,23 +112,68 @@ async function handle(frame: unknown): Promise<void> {
       }
       return;
     case 'run':
-      send({ type: 'chain', id: request.id, result: await runChain(request) });
+      send({ type: 'chain', id: request.id, result: await runChain(request, lines) });
       return;
   }
 }
 
-// Requests are served one at a time, in order: the supervisor sends one and waits for its answer.
-const decoder = new FrameDecoder();
-let queue: Promise<void> = Promise.resolve();
-process.stdin.on('data', (chunk: Uint8Array) => {
-  let frames: unknown[];
-  try {
-    frames = decoder.push(chunk);
-  } catch (error) {
-    console.error(`sandbox host: ${error instanceof Error ? error.message : String(error)}; exiting`);
-    process.exit(2);
+function fatal(why: string): never {
+  console.error(`sandbox host: ${why}; exiting`);
+  process.exit(2);
+}
+
+// Requests are served one at a time, in the order they came; the server may send several ahead.
+const inbox: Array<{ frame: unknown; lines: string[] }> = [];
+let serving = false;
+let ended = false;
+
+async function serve(): Promise<void> {
+  serving = true;
+  for (let next = inbox.shift(); next !== undefined; next = inbox.shift()) {
+    try {
+      await handle(next.frame, next.lines);
+    } catch (error) {
+      // A bug here must not stall the requests behind this one: the server fails it as a crash.
+      fatal(`request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
   }
-  for (const frame of frames) queue = queue.then(() => handle(frame));
+  serving = false;
+  if (ended) process.exit(0);
+}
+
+/** A run line is followed by its payload lines; the count is needed before the request is checked, or the stream desynchronises. */
+let awaiting: { frame: unknown; lines: string[]; count: number } | undefined;
+
+function accept(line: string): void {
+  if (awaiting !== undefined) {
+    awaiting.lines.push(line);
+    if (awaiting.lines.length < awaiting.count) return;
+    inbox.push(awaiting);
+    awaiting = undefined;
+  } else {
+    const frame = parseFrame(line);
+    if ((frame as { type?: unknown } | null)?.type === 'run') {
+      const count = (frame as { lines?: unknown }).lines;
+      if (count !== 1 && count !== 2) fatal('a run request without a payload line count of 1 or 2');
+      awaiting = { frame, lines: [], count };
+      return;
+    }
+    inbox.push({ frame, lines: [] });
+  }
+  if (!serving) void serve();
+}
+
+const decoder = new LineDecoder();
+process.stdin.on('data', (chunk: Uint8Array) => {
+  try {
+    for (const line of decoder.push(chunk)) accept(line);
+  } catch (error) {
+    fatal(error instanceof Error ? error.message : String(error));
+  }
 });
-process.stdin.on('end', () => process.exit(0));
+// The server closed our stdin: answer what was already sent, then exit.
+process.stdin.on('end', () => {
+  ended = true;
+  if (!serving) process.exit(0);
+});
 send({ type: 'ready', pid: process.pid });

@@ -1,11 +1,15 @@
-/** Messages between the server and a sandbox host process (valibot schemas, both sides), and the driver interface. */
+/** Messages between the server and a sandbox host process (valibot schemas, both sides), the host's black box, and the driver interface. */
 import * as v from 'valibot';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
 import { HeaderEditSchema } from '../../sdk/verdict-schema.ts';
 
 const Id = v.pipe(v.number(), v.integer(), v.minValue(0));
-const AgentId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'an agent id'));
-const EventName = v.pipe(v.string(), v.regex(/^on[A-Z][A-Za-z]{0,63}$/, 'an event name such as onMailFrom'));
+/** What an agent id looks like (also checked by hand on the hot paths, host-message-check.ts and host-frame-check.ts). */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
+const AgentId = v.pipe(v.string(), v.regex(AGENT_ID_PATTERN, 'an agent id'));
+/** What an event name looks like (also checked by hand on the host's hot path, host-frame-check.ts). */
+export const EVENT_NAME_PATTERN = /^on[A-Z][A-Za-z]{0,63}$/;
+const EventName = v.pipe(v.string(), v.regex(EVENT_NAME_PATTERN, 'an event name such as onMailFrom'));
 
 export const ChainLinkSchema = v.object({
   agentId: AgentId,
@@ -57,14 +61,34 @@ export const AgentLoadSpecSchema = v.object({
 });
 export type AgentLoadSpec = v.InferOutput<typeof AgentLoadSpecSchema>;
 
-/** Server → host. */
+const LoadRequest = v.object({ type: v.literal('load'), id: Id, spec: AgentLoadSpecSchema });
+const UnloadRequest = v.object({ type: v.literal('unload'), id: Id, agentId: AgentId });
+const PingRequest = v.object({ type: v.literal('ping'), id: Id });
+
+/**
+ * A request as data: what `runChain`, `load`, `unload` and a ping carry. In-process drivers check
+ * `runChain`'s arguments against the `run` variant; on the host's stdin a run travels as `HostFrame`.
+ */
 export const HostRequestSchema = v.variant('type', [
-  v.object({ type: v.literal('load'), id: Id, spec: AgentLoadSpecSchema }),
-  v.object({ type: v.literal('unload'), id: Id, agentId: AgentId }),
-  v.object({ type: v.literal('ping'), id: Id }),
+  LoadRequest,
+  UnloadRequest,
+  PingRequest,
   v.object({ type: v.literal('run'), id: Id, event: EventName, payload: v.unknown(), chain: v.array(ChainLinkSchema) }),
 ]);
 export type HostRequest = v.InferOutput<typeof HostRequestSchema>;
+
+/**
+ * Server → host, one JSON line each. A `run` line is followed by `lines` raw lines of payload JSON
+ * that the host hands to agents as they are, never parsing them: the first for agents that asked for
+ * the body, the last for the others (one line when they are the same; see payload-lines.ts).
+ */
+export const HostFrameSchema = v.variant('type', [
+  LoadRequest,
+  UnloadRequest,
+  PingRequest,
+  v.object({ type: v.literal('run'), id: Id, event: EventName, chain: v.array(ChainLinkSchema), lines: v.picklist([1, 2]) }),
+]);
+export type HostFrame = v.InferOutput<typeof HostFrameSchema>;
 
 /** A line an agent wrote with `ctx.log` (already truncated and rate-limited by the host). */
 export const AgentLogSchema = v.object({
@@ -77,12 +101,11 @@ export const AgentLogSchema = v.object({
 export type AgentLogMessage = v.InferOutput<typeof AgentLogSchema>;
 
 /**
- * Host → server. `step` is sent before each agent runs, so a crash can be attributed to it; `log`
- * frames carry no request id and may come at any time while a chain runs.
+ * Host → server, one JSON line each; answers come in the order the requests were sent. `log` frames
+ * carry no request id and may come at any time while a chain runs.
  */
 export const HostMessageSchema = v.variant('type', [
   v.object({ type: v.literal('ready'), pid: v.number() }),
-  v.object({ type: v.literal('step'), id: Id, agentId: AgentId, done: v.array(StepSchema) }),
   v.object({ type: v.literal('loaded'), id: Id, ok: v.boolean(), error: v.optional(v.string()) }),
   v.object({ type: v.literal('unloaded'), id: Id }),
   v.object({ type: v.literal('pong'), id: Id }),
@@ -91,6 +114,19 @@ export const HostMessageSchema = v.variant('type', [
   AgentLogSchema,
 ]);
 export type HostMessage = v.InferOutput<typeof HostMessageSchema>;
+
+/**
+ * What the host writes into its black box file before each agent runs (black-box.ts): the request
+ * and agent about to run, when it started (epoch ms), and the steps done so far. Read only after the
+ * host died, to blame the agent that was running.
+ */
+export const BlackBoxRecordSchema = v.object({
+  id: Id,
+  agentId: AgentId,
+  at: v.number(),
+  done: v.array(StepSchema),
+});
+export type BlackBoxRecord = v.InferOutput<typeof BlackBoxRecordSchema>;
 
 export type LoadResult = { ok: true } | { ok: false; error: string };
 

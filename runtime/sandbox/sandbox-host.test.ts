@@ -40,8 +40,8 @@ test('a host killed mid-call fails that call as the running agent and is restart
     await new Promise((resolve) => setTimeout(resolve, 300));
     process.kill(pid, 'SIGKILL');
     const result = await call;
-    assert.deepEqual(result.steps.map((s) => [s.agentId, s.outcome]), [['first', 'ok'], ['slow', 'crash']], 'the step frame named the running agent');
-    assert.ok((result.steps[1]?.ms ?? 0) >= 250, 'the crashed step is timed from its step frame');
+    assert.deepEqual(result.steps.map((s) => [s.agentId, s.outcome]), [['first', 'ok'], ['slow', 'crash']], 'the black box named the running agent');
+    assert.ok((result.steps[1]?.ms ?? 0) >= 250, 'the crashed step is timed from its black box');
     assert.equal(result.decidedBy, 'slow');
     assert.match(result.steps[1]?.error ?? '', /SIGKILL/);
     assert.equal(await host.ping(), true);

@@ -1,12 +1,17 @@
-/** The server side of a sandbox host process: spawns it, frames requests, attributes crashes, restarts and reloads (Node, Bun, Deno). */
+/**
+ * The server side of a sandbox host process: spawns it, pipelines requests to it, attributes crashes
+ * (from the host's black box), restarts it and reloads its agents (Node, Bun, Deno).
+ */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
-import * as v from 'valibot';
 import { runtimeName } from '../platform/runtime-info.ts';
-import { encodeFrame, FrameDecoder } from './frame-codec.ts';
-import { HostMessageSchema } from './protocol.ts';
-import type { AgentLoadSpec, AgentLogMessage, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
+import { BlackBox } from './black-box.ts';
+import { encodeFrame, frameLine, LineDecoder, parseFrame } from './frame-codec.ts';
+import { parseHostMessage } from './host-message-check.ts';
+import { payloadLines } from './payload-lines.ts';
+import type { AgentLoadSpec, AgentLogMessage, BlackBoxRecord, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
 import { AGENT_FAILURE_VERDICT } from './sandbox-verdict.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,22 +28,50 @@ export interface SandboxHostOptions {
   onAgentLog?: (agentId: string, level: AgentLogMessage['level'], message: string, fields: Record<string, unknown> | undefined) => void;
 }
 
-type Request = { type: 'load'; spec: AgentLoadSpec } | { type: 'unload'; agentId: string } | { type: 'ping' } | { type: 'run'; event: string; payload: unknown; chain: ChainLink[] };
-/** What ended a request: the host's answer, or the host's death (with the last `step` frame seen). */
-type Ending = { reply: HostMessage } | { died: string; killedAtDeadline: boolean; step?: Extract<HostMessage, { type: 'step' }>; stepAt: number };
-type Op = { request: Request; deadlineMs: number; finish: (ending: Ending) => void };
+type Request =
+  | { type: 'load'; spec: AgentLoadSpec }
+  | { type: 'unload'; agentId: string }
+  | { type: 'ping' }
+  | { type: 'run'; event: string; chain: ChainLink[]; lines: [string] | [string, string] };
+/** What ended a request: the host's answer, or the host's death while it ran (with the black box's record, if it names this request). */
+type Ending = { reply: HostMessage } | { died: string; killedAtDeadline: boolean; record?: BlackBoxRecord };
+/** `text` is the request's lines without an id: one is put in front each time it is sent (again, after a restart). */
+type Op = { type: Request['type']; text: string; deadlineMs: number; finish: (ending: Ending) => void };
+/** A request written to the host; `dueAt` is set when it becomes the head, i.e. starts running. */
+type Sent = { op: Op; id: number; dueAt: number };
+
+/** The request as lines for the host's stdin, still without its id; a run carries its payload lines after its own. */
+function encodeRequest(request: Request): string {
+  if (request.type !== 'run') return encodeFrame(request);
+  const { event, chain, lines } = request;
+  const head = encodeFrame({ type: 'run', event, chain, lines: lines.length });
+  return lines.length === 1 ? head + frameLine(lines[0]) : head + frameLine(lines[0]) + frameLine(lines[1]);
+}
+
+/** `{"type":…` becomes `{"id":7,"type":…`. */
+function withId(text: string, id: number): string {
+  return `{"id":${id},${text.slice(1)}`;
+}
 
 export class SandboxHost implements SandboxDriver {
   #options: SandboxHostOptions;
   #child: ChildProcess | undefined;
   #ready = false;
   #closing = false;
+  /** Waiting for a ready host. */
   #queue: Op[] = [];
-  #current: { op: Op; id: number; timer: ReturnType<typeof setTimeout>; step?: Extract<HostMessage, { type: 'step' }>; stepAt: number } | undefined;
+  /** Written to the host and not answered yet, in order; the host runs them one at a time, so the first is running. */
+  #inflight: Sent[] = [];
+  /** One timer for the running request's deadline, re-armed lazily (not cleared and set per request). */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
   #nextId = 1;
+  #flushScheduled = false;
   #crashes = 0;
-  #killedAtDeadline = false;
+  /** The id of the request whose deadline passed, when this side killed the host for it. */
+  #killedFor: number | undefined;
   #agents = new Map<string, AgentLoadSpec>();
+  #blackBox: BlackBox | undefined;
   #started: Promise<void> | undefined;
   #onReady: (() => void) | undefined;
 
@@ -53,7 +86,13 @@ export class SandboxHost implements SandboxDriver {
   }
 
   async load(spec: AgentLoadSpec): Promise<LoadResult> {
-    const ending = await this.#submit({ type: 'load', spec }, LOAD_MS * 2);
+    let ending: Ending;
+    try {
+      ending = await this.#submit({ type: 'load', spec }, LOAD_MS * 2);
+    } catch (error) {
+      // The spec does not fit in a frame: a load error like any other.
+      return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
     if ('died' in ending) return { ok: false, error: `sandbox host died while loading: ${ending.died}` };
     if (ending.reply.type !== 'loaded') return { ok: false, error: `unexpected reply ${ending.reply.type}` };
     if (!ending.reply.ok) return { ok: false, error: ending.reply.error ?? 'load failed' };
@@ -61,9 +100,10 @@ export class SandboxHost implements SandboxDriver {
     return { ok: true };
   }
 
+  /** Runs submitted before the unload still find the agent, also when they are re-sent to a restarted host. */
   async unload(agentId: string): Promise<void> {
-    this.#agents.delete(agentId);
     await this.#submit({ type: 'unload', agentId }, LOAD_MS);
+    this.#agents.delete(agentId);
   }
 
   /** The host process's pid while one is running (for supervision and tests). */
@@ -77,16 +117,18 @@ export class SandboxHost implements SandboxDriver {
     return 'reply' in ending && ending.reply.type === 'pong';
   }
 
+  /** Throws (a caller's bug) only when `payload` cannot be serialized to JSON, e.g. it holds a BigInt. */
   async runChain(event: string, payload: unknown, chain: ChainLink[]): Promise<ChainResult> {
     const budget = chain.reduce((sum, link) => sum + link.budgetMs + 100, 0);
-    const ending = await this.#submit({ type: 'run', event, payload, chain }, budget);
-    if ('reply' in ending && ending.reply.type === 'chain') return ending.reply.result;
-    if ('reply' in ending) return { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
-    if (ending.step === undefined) return { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
-    const { agentId, done } = ending.step;
+    const ending = await this.#submit({ type: 'run', event, chain, lines: payloadLines(payload, chain) }, budget);
+    if ('reply' in ending) {
+      return ending.reply.type === 'chain' ? ending.reply.result : { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
+    }
+    if (ending.record === undefined) return { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
+    const { agentId, at, done } = ending.record;
     const failed: Step = {
       agentId,
-      ms: Math.round(performance.now() - ending.stepAt),
+      ms: Math.max(0, Math.round(Date.now() - at)),
       outcome: ending.killedAtDeadline ? 'timeout' : 'crash',
       error: ending.died,
     };
@@ -95,86 +137,135 @@ export class SandboxHost implements SandboxDriver {
 
   async close(): Promise<void> {
     this.#closing = true;
-    for (const op of this.#queue.splice(0)) op.finish({ died: 'sandbox host closed', killedAtDeadline: false, stepAt: performance.now() });
+    for (const op of this.#queue.splice(0)) op.finish({ died: 'sandbox host closed', killedAtDeadline: false });
     const child = this.#child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
-      child.once('close', () => {
-        clearTimeout(timer);
-        resolve();
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      // The host answers what it was sent, then exits when its stdin ends.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
+        child.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.stdin?.end();
       });
-      child.stdin?.end();
-    });
+    }
+    this.#disarm();
+    this.#blackBox?.remove();
   }
 
+  /** Throws (before anything is queued) when the request cannot be encoded: a payload that is not JSON, or too large. */
   #submit(request: Request, workMs: number): Promise<Ending> {
-    if (this.#closing) return Promise.resolve({ died: 'sandbox host closed', killedAtDeadline: false, stepAt: performance.now() });
+    if (this.#closing) return Promise.resolve({ died: 'sandbox host closed', killedAtDeadline: false });
+    const text = encodeRequest(request);
     return new Promise((finish) => {
-      this.#queue.push({ request, deadlineMs: workMs + (this.#options.marginMs ?? 2000), finish });
-      this.#pump();
+      this.#queue.push({ type: request.type, text, deadlineMs: workMs + (this.#options.marginMs ?? 2000), finish });
+      // Requests made while this turn of the event loop handles its I/O (many sessions' commands
+      // under load) go out in one write: each write wakes the host, which costs this process CPU.
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          this.#pump();
+        });
+      }
     });
   }
 
-  /** Sends the next request when the host is idle: one at a time, so at most one call is ever in flight. */
+  /** Writes every waiting request to a ready host at once: the host queues them and runs them in order. */
   #pump(): void {
     const child = this.#child;
-    if (this.#current !== undefined || !this.#ready || child === undefined || this.#queue.length === 0) return;
-    const op = this.#queue.shift() as Op;
-    const id = this.#nextId++;
-    const timer = setTimeout(() => {
-      this.#killedAtDeadline = true;
-      child.kill('SIGKILL');
-    }, op.deadlineMs);
-    this.#current = { op, id, timer, stepAt: performance.now() };
-    child.stdin?.write(encodeFrame({ ...op.request, id }));
+    if (!this.#ready || child === undefined || this.#queue.length === 0) return;
+    let text = '';
+    for (const op of this.#queue.splice(0)) {
+      const sent: Sent = { op, id: this.#nextId++, dueAt: Infinity };
+      text += withId(op.text, sent.id);
+      this.#inflight.push(sent);
+      if (this.#inflight.length === 1) this.#begin(sent);
+    }
+    child.stdin?.write(text);
   }
 
-  #onMessage(message: HostMessage): void {
+  /** `sent` is now the head: the host starts it, and its deadline runs from now. */
+  #begin(sent: Sent): void {
+    sent.dueAt = performance.now() + sent.op.deadlineMs;
+    if (sent.dueAt < this.#timerAt) this.#arm(sent.dueAt);
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, Math.ceil(at - performance.now())));
+    // The child's pipes keep the process alive while requests are in flight; an idle host must not.
+    this.#timer.unref();
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const head = this.#inflight[0];
+    if (head === undefined) return;
+    // Timers may fire a fraction of a millisecond early.
+    if (head.dueAt - performance.now() > 1) return this.#arm(head.dueAt);
+    this.#killedFor = head.id;
+    this.#child?.kill('SIGKILL');
+  }
+
+  #onMessage(message: HostMessage, child: ChildProcess): void {
     if (message.type === 'ready') {
       this.#ready = true;
       this.#onReady?.();
       return;
     }
     if (message.type === 'log') return this.#agentLog(message);
-    const current = this.#current;
-    if (current === undefined || message.id !== current.id) return this.#log(`ignored ${message.type} frame for id ${String(message.id)}`);
-    if (message.type === 'step') {
-      current.step = message;
-      current.stepAt = performance.now();
+    const head = this.#inflight[0];
+    if (head === undefined || message.id !== head.id) {
+      // Answers come in order; anything else means the two sides no longer agree on what is running.
+      this.#log(`${message.type} frame for id ${String(message.id)} while ${head === undefined ? 'nothing' : `id ${head.id}`} runs; killing the host`);
+      child.kill('SIGKILL');
       return;
     }
-    clearTimeout(current.timer);
-    this.#current = undefined;
+    this.#inflight.shift();
+    const next = this.#inflight[0];
+    if (next !== undefined) this.#begin(next);
     this.#crashes = 0;
-    current.op.finish({ reply: message });
-    this.#pump();
+    head.op.finish({ reply: message });
   }
 
   #spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
+      this.#blackBox ??= BlackBox.create();
+      this.#blackBox.clear();
       const command = runtimeName === 'node' ? process.execPath : 'node';
-      const child = spawn(command, ['--no-node-snapshot', '--import', 'tsx', 'runtime/sandbox/host-main.ts'], {
+      const child = spawn(command, ['--no-node-snapshot', '--import', 'tsx', 'runtime/sandbox/host-main.ts', this.#blackBox.path], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '' },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       this.#child = child;
       this.#ready = false;
-      this.#killedAtDeadline = false;
+      // Writing to a host that just died fails with EPIPE; the death itself is handled on 'close'.
+      child.stdin?.on('error', () => {});
+      this.#killedFor = undefined;
       const readyTimer = setTimeout(() => child.kill('SIGKILL'), READY_MS);
       this.#onReady = () => {
         clearTimeout(readyTimer);
         resolve();
         this.#pump();
       };
-      const decoder = new FrameDecoder();
+      const decoder = new LineDecoder();
       child.stdout?.on('data', (chunk: Uint8Array) => {
         try {
-          for (const frame of decoder.push(chunk)) {
-            const parsed = v.safeParse(HostMessageSchema, frame);
-            if (!parsed.success) throw new Error(`invalid frame from sandbox host: ${parsed.issues[0]?.message ?? ''}`);
-            this.#onMessage(parsed.output);
+          for (const line of decoder.push(chunk)) {
+            const parsed = parseHostMessage(parseFrame(line));
+            if (!parsed.success) throw new Error(`invalid frame from sandbox host: ${parsed.error}`);
+            this.#onMessage(parsed.output, child);
           }
         } catch (error) {
           this.#log(error instanceof Error ? error.message : String(error));
@@ -200,36 +291,50 @@ export class SandboxHost implements SandboxDriver {
     });
   }
 
-  /** Fails the in-flight request as the running agent's failure, then restarts the host and reloads every agent. */
+  /**
+   * Fails the running request as the running agent's failure (named by the black box), restarts the
+   * host, reloads every agent, then re-sends the requests that were queued behind the running one.
+   */
   #onDeath(child: ChildProcess, why: string): void {
     if (this.#child !== child) return;
     this.#child = undefined;
     this.#ready = false;
-    const current = this.#current;
-    this.#current = undefined;
-    const killedAtDeadline = this.#killedAtDeadline;
-    if (current !== undefined) {
-      clearTimeout(current.timer);
-      const reason = killedAtDeadline ? `${why} (no answer by the chain deadline)` : why;
-      current.op.finish({ died: reason, killedAtDeadline, step: current.step, stepAt: current.stepAt });
+    this.#disarm();
+    const [head, ...behind] = this.#inflight.splice(0);
+    const killedFor = this.#killedFor;
+    if (head !== undefined) {
+      const record = head.op.type === 'run' ? this.#blackBox?.read() : undefined;
+      const started = record?.id === head.id;
+      if (killedFor === undefined || killedFor === head.id) {
+        const killedAtDeadline = killedFor === head.id;
+        const reason = killedAtDeadline ? `${why} (no answer by the chain deadline)` : why;
+        head.op.finish({ died: reason, killedAtDeadline, record: started ? record : undefined });
+      } else if (started) {
+        // The overdue request answered after all, just before the kill: the one it cut short is not to blame.
+        head.op.finish({ died: `${why} (cut short: the request before it was overdue)`, killedAtDeadline: false });
+      } else behind.unshift(head);
     }
-    if (this.#closing) return;
+    if (this.#closing) {
+      for (const sent of behind) sent.op.finish({ died: 'sandbox host closed', killedAtDeadline: false });
+      return;
+    }
     if (++this.#crashes > MAX_CONSECUTIVE_CRASHES) {
       this.#log(`sandbox host died ${this.#crashes} times in a row; giving up`);
       this.#closing = true;
-      for (const op of this.#queue.splice(0)) op.finish({ died: 'sandbox host unavailable', killedAtDeadline: false, stepAt: performance.now() });
+      for (const op of [...behind.map((sent) => sent.op), ...this.#queue.splice(0)]) op.finish({ died: 'sandbox host unavailable', killedAtDeadline: false });
       return;
     }
-    // Reloads go to the head of the queue, so they run before the next call; an agent whose reload
-    // crashes the host again is dropped (its next call fails as "agent not loaded").
+    // Reloads go first, then what the dead host had been sent but not started, then the rest; an
+    // agent whose reload crashes the host again is dropped (its next call fails as "agent not loaded").
     const reloads: Op[] = [...this.#agents].map(([agentId, spec]) => ({
-      request: { type: 'load', spec },
+      type: 'load',
+      text: encodeRequest({ type: 'load', spec }),
       deadlineMs: LOAD_MS * 2 + (this.#options.marginMs ?? 2000),
       finish: (ending: Ending) => {
         if ('died' in ending || (ending.reply.type === 'loaded' && !ending.reply.ok)) this.#agents.delete(agentId);
       },
     }));
-    this.#queue.unshift(...reloads);
+    this.#queue.unshift(...reloads, ...behind.map((sent) => sent.op));
     this.#spawn().catch((error: unknown) => this.#log(error instanceof Error ? error.message : String(error)));
   }
 
