@@ -5,19 +5,12 @@
  * schema accepts, with the same output (host-frame-check.test.ts holds it to that).
  */
 import * as v from 'valibot';
+import { isRecord, keyCount } from './shape-check.ts';
 import { AGENT_ID_PATTERN, EVENT_NAME_PATTERN, HostFrameSchema, type ChainLink, type HostFrame } from './protocol.ts';
 
 type RunFrame = Extract<HostFrame, { type: 'run' }>;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-function keyCount(value: object): number {
-  let n = 0;
-  for (const key in value) if (Object.hasOwn(value, key)) n++;
-  return n;
-}
 
 function isLink(value: unknown): value is ChainLink {
   if (!isRecord(value)) return false;

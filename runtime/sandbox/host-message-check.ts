@@ -6,6 +6,7 @@
  * accepts what the schema accepts, with the same output (host-message-check.test.ts holds it to that).
  */
 import * as v from 'valibot';
+import { isRecord, keyCount } from './shape-check.ts';
 import { HeaderEditSchema } from '../../sdk/verdict-schema.ts';
 import { AGENT_ID_PATTERN, HostMessageSchema, type ChainResult, type HostMessage, type Step } from './protocol.ts';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
@@ -15,16 +16,7 @@ type ChainMessage = Extract<HostMessage, { type: 'chain' }>;
 const OUTCOMES: ReadonlySet<unknown> = new Set(['ok', 'timeout', 'error', 'bad-result', 'crash']);
 const HeadersSchema = v.array(HeaderEditSchema);
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-/** Own enumerable keys, counted without building an array; valibot's objects drop unknown keys, so extra keys leave the fast path. */
-function keyCount(value: object): number {
-  let n = 0;
-  for (const key in value) if (Object.hasOwn(value, key)) n++;
-  return n;
-}
 
 function isAgentId(value: unknown): value is string {
   return typeof value === 'string' && AGENT_ID_PATTERN.test(value);
