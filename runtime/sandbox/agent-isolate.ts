@@ -2,6 +2,7 @@
 import ivm from 'isolated-vm';
 import { BRIDGE_GLOBAL, CONTEXT_PRELUDE, type AgentCapabilities } from './capabilities.ts';
 import type { RawOutcome } from './chain-runner.ts';
+import { CHECK_AGENT, decodeRunnerOutput, RESULT_CAP_CHARS, RUNNER } from './runner-source.ts';
 
 /** Runs before agent code: removes shared memory, WebAssembly and anything that could name the host. */
 const PRELUDE = `(() => {
@@ -11,80 +12,13 @@ const PRELUDE = `(() => {
   }
 })();`;
 
-/**
- * Compiled before agent code, so it holds the original intrinsics. Everything that can run agent code
- * (getters, toJSON, Proxy traps, thenables) runs here, under the call's timeout; only a tagged string
- * leaves: R<json> result (no result at all is `continue`), N no handler, B<why> bad result,
- * E<message> thrown, P pending. `start` runs the handler synchronously (one synchronous call into
- * the isolate, the fast path); when the handler returns a promise, `start` keeps it in a closure
- * and answers P, and `finish` awaits it — the handler is never called twice. It embeds the
- * capability prelude, which builds `ctx` (the handler's second argument) and consumes the bridge;
- * `settle` delivers capability replies.
- */
-const RUNNER = `(() => {
-  const control = ${CONTEXT_PRELUDE};
-  const ctx = control.ctx, begin = control.begin;
-  const g = globalThis, parse = JSON.parse, stringify = JSON.stringify, apply = Reflect.apply, Str = String;
-  const describe = (e) => {
-    try {
-      if (e !== null && typeof e === 'object' && typeof e.message === 'string') return Str(e.name) + ': ' + e.message;
-      return 'thrown ' + (e === null ? 'null' : typeof e) + ': ' + Str(e);
-    } catch { return 'thrown a value that cannot be described'; }
-  };
-  const failed = (e) => {
-    const message = describe(e);
-    return 'E' + (message.length > 1000 ? message.slice(0, 1000) + '…' : message);
-  };
-  const serialize = (result, cap) => {
-    // Returning nothing means "continue" (the SDK's handler contract).
-    if (result === undefined) return 'R{"verdict":"continue"}';
-    if (result === null || typeof result !== 'object') return 'Bresult is ' + (result === null ? 'null' : typeof result) + ', not an object';
-    const json = stringify(result);
-    if (typeof json !== 'string') return 'Bresult does not serialize to JSON';
-    if (json.length > cap) return 'Bresult of ' + json.length + ' characters exceeds the cap of ' + cap;
-    return 'R' + json;
-  };
-  let pending;
-  return {
-    start(event, payloadJson, cap, budgetMs) {
-      pending = undefined;
-      begin(budgetMs);
-      try {
-        const agent = g.agent;
-        const handler = agent === null || agent === undefined ? undefined : agent[event];
-        if (typeof handler !== 'function') return 'N';
-        const result = apply(handler, agent, [parse(payloadJson), ctx]);
-        if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-          pending = result;
-          return 'P';
-        }
-        return serialize(result, cap);
-      } catch (e) {
-        return failed(e);
-      }
-    },
-    async finish(cap) {
-      const p = pending;
-      pending = undefined;
-      try {
-        return serialize(await p, cap);
-      } catch (e) {
-        return failed(e);
-      }
-    },
-    settle: control.settle,
-  };
-})()`;
-
-const CHECK_AGENT = `(() => { const a = globalThis.agent; return a !== null && typeof a === 'object' ? 'ok' : typeof a; })()`;
-
 /** A wall-clock grace over the CPU timeout before the host gives up on a call (never-settling promises). */
 export const WALL_GRACE_MS = 50;
 export const LOAD_TIMEOUT_MS = 1000;
 
 interface Runner {
-  start: ivm.Reference<(event: string, payloadJson: string, cap: number, budgetMs: number) => string>;
-  finish: ivm.Reference<(cap: number) => Promise<string>>;
+  start: ivm.Reference<(event: string, payloadJson: string, budgetMs: number) => string>;
+  finish: ivm.Reference<() => Promise<string>>;
   settle: ivm.Reference<(id: number, reply: string) => void>;
 }
 
@@ -136,7 +70,7 @@ export class AgentIsolate {
         [bridge.setup, new ivm.Callback(bridge.log), new ivm.Callback(bridge.call)],
         { timeout: LOAD_TIMEOUT_MS },
       );
-      const runnerObject = isolate.compileScriptSync(RUNNER).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
+      const runnerObject = isolate.compileScriptSync(`(${RUNNER})(${RESULT_CAP_CHARS})`).runSync(context, { timeout: LOAD_TIMEOUT_MS, reference: true });
       const runner: Runner = {
         start: runnerObject.getSync('start', { reference: true }),
         finish: runnerObject.getSync('finish', { reference: true }),
@@ -172,32 +106,26 @@ export class AgentIsolate {
    * promise is then awaited under what is left of the budget, plus WALL_GRACE_MS of wall time.
    * Capability calls made meanwhile are bounded by the same budget.
    */
-  async call(event: string, payloadJson: string, budgetMs: number, cap: number): Promise<RawOutcome> {
+  async call(event: string, payloadJson: string, budgetMs: number): Promise<RawOutcome> {
     const started = performance.now();
     let out: unknown;
     this.capabilities.beginEvent(budgetMs);
     try {
       try {
-        out = this.#runner.start.applySync(undefined, [event, payloadJson, cap, budgetMs], { timeout: budgetMs });
+        out = this.#runner.start.applySync(undefined, [event, payloadJson, budgetMs], { timeout: budgetMs });
       } catch (error) {
         return this.#failure(error, budgetMs);
       }
-      if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs, cap);
+      if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs);
     } finally {
       this.capabilities.endEvent();
     }
     if (typeof out !== 'string') return out as RawOutcome;
-    if (out.length === 0) return { kind: 'error', error: 'the sandbox runner returned no string' };
-    const tag = out[0];
-    const rest = out.slice(1);
-    if (tag === 'R') return { kind: 'result', json: rest };
-    if (tag === 'N') return { kind: 'no-handler' };
-    if (tag === 'B') return { kind: 'bad-result', error: rest };
-    return { kind: 'error', error: rest };
+    return decodeRunnerOutput(out);
   }
 
   /** Awaits a handler's promise inside the isolate; a host-side deadline abandons one that never settles. */
-  async #finish(leftMs: number, budgetMs: number, cap: number): Promise<string | RawOutcome> {
+  async #finish(leftMs: number, budgetMs: number): Promise<string | RawOutcome> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), leftMs + WALL_GRACE_MS);
@@ -207,7 +135,7 @@ export class AgentIsolate {
     });
     try {
       const call = this.#runner.finish
-        .apply(undefined, [cap], { timeout: leftMs, result: { promise: true } })
+        .apply(undefined, [], { timeout: leftMs, result: { promise: true } })
         .then((value) => ({ value }), (error: unknown) => ({ error }));
       const settled = await Promise.race([call, deadline, interrupted]);
       if (settled === 'deadline') {

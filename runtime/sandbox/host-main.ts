@@ -13,8 +13,6 @@ import { parseHostFrame } from './host-frame-check.ts';
 import { payloadLineFor } from './payload-lines.ts';
 import type { ChainResult, HostFrame, HostMessage, Step } from './protocol.ts';
 
-/** Largest JSON text (UTF-16 code units) an agent's result may serialize to. */
-export const RESULT_CAP_CHARS = 64 * 1024;
 
 const agents = new Map<string, AgentIsolate>();
 const blackBoxPath = process.argv[2];
@@ -68,7 +66,7 @@ function runChain(request: Extract<HostFrame, { type: 'run' }>, lines: readonly 
   };
   const call: CallAgent = (agentId, event, _unused, budgetMs) => {
     const agent = agents.get(agentId);
-    return agent ? agent.call(event, payloadJson, budgetMs, RESULT_CAP_CHARS) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
+    return agent ? agent.call(event, payloadJson, budgetMs) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
   };
   return runChainWith(request.event, null, request.chain, call, beforeStep);
 }

@@ -2,7 +2,8 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten-core';
 import { BRIDGE_GLOBAL, type AgentCapabilities, type CapabilityBridge } from './capabilities.ts';
 import type { RawOutcome } from './chain-runner.ts';
-import { CHECK_AGENT, PRELUDE, RUNNER } from './quickjs-runner.ts';
+import { PRELUDE } from './quickjs-runner.ts';
+import { CHECK_AGENT, decodeRunnerOutput, RUNNER } from './runner-source.ts';
 import { newAgentModule } from './quickjs-wasm.ts';
 
 export const LOAD_TIMEOUT_MS = 1000;
@@ -45,16 +46,6 @@ type Answer = { tagged: string } | { escaped: string };
 
 function message(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-function decode(tagged: string): RawOutcome {
-  const tag = tagged[0];
-  const rest = tagged.slice(1);
-  if (tag === 'R') return { kind: 'result', json: rest };
-  if (tag === 'N') return { kind: 'no-handler' };
-  if (tag === 'B') return { kind: 'bad-result', error: rest };
-  if (tag === 'E') return { kind: 'error', error: rest };
-  return { kind: 'error', error: 'the sandbox runner returned no tagged string' };
 }
 
 const OUT_OF_MEMORY = /out of memory/i;
@@ -283,7 +274,7 @@ export class QuickJsAgent {
         replace = true;
         outcome = { kind: 'timeout', error: `exceeded its budget of ${budgetMs} ms` };
       } else if ('tagged' in answer) {
-        outcome = decode(answer.tagged);
+        outcome = decodeRunnerOutput(answer.tagged);
         replace = outcome.kind === 'error' && OUT_OF_MEMORY.test(outcome.error);
       } else {
         replace = true;

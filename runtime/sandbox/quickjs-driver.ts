@@ -1,4 +1,5 @@
 /** The portable sandbox driver: every agent in its own QuickJS-ng WebAssembly instance, in this process (Node, Bun, Deno). */
+import { RESULT_CAP_CHARS } from './runner-source.ts';
 import * as v from 'valibot';
 import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
 import { runChainWith, type CallAgent } from './chain-runner.ts';
@@ -7,9 +8,6 @@ import type { AgentLoadSpec, ChainLink, ChainResult, LoadResult, SandboxDriver }
 import { QuickJsAgent } from './quickjs-agent.ts';
 import { DEFAULT_LOG_RATE, LogLimiter, type LogRate } from './quickjs-log-limiter.ts';
 import { compiledModule } from './quickjs-wasm.ts';
-
-/** Largest JSON text (UTF-16 code units) an agent's result may serialize to; the same cap as the host process driver's. */
-export const RESULT_CAP_CHARS = 64 * 1024;
 
 export interface QuickJsDriverOptions {
   /**
