@@ -1,5 +1,6 @@
 /** The chain rule every driver applies: agents in order, first terminal verdict wins, failures per policy, header edits merged. */
 import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
+import { payloadLineFor } from './payload-lines.ts';
 import type { ChainLink, ChainResult, Step } from './protocol.ts';
 import { chainDecision, CONTINUE, parseAgentResult, type SandboxVerdict } from './sandbox-verdict.ts';
 
@@ -29,25 +30,17 @@ function toStep(agentId: string, ms: number, raw: RawOutcome): { step: Step; ver
 }
 
 /**
- * Runs `chain` for one event. `beforeStep` is told which agent runs next and what is done, so that a
- * driver whose process may die can attribute the death to that agent.
+ * Runs `chain` for one event. `lines` is the payload as `payloadLines` serialized it (once, with and
+ * without the body); each agent gets its line. `beforeStep` is told which agent runs next and what is
+ * done, so that a driver whose process may die can attribute the death to that agent.
  */
 export async function runChainWith(
   event: string,
-  payload: unknown,
+  lines: readonly string[],
   chain: readonly ChainLink[],
   call: CallAgent,
   beforeStep: (agentId: string, done: Step[]) => void = () => {},
 ): Promise<ChainResult> {
-  const payloadJson = JSON.stringify(payload ?? null);
-  // The body goes only to agents that asked for it: the others get the payload without it.
-  const hasBody = payload !== null && typeof payload === 'object' && 'body' in payload;
-  let withoutBody: string | undefined;
-  const payloadFor = (link: ChainLink): string => {
-    if (!hasBody || link.body === true) return payloadJson;
-    withoutBody ??= JSON.stringify({ ...(payload as Record<string, unknown>), body: undefined });
-    return withoutBody;
-  };
   const steps: Step[] = [];
   // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
   const headers: HeaderEdit[] = [];
@@ -56,7 +49,7 @@ export async function runChainWith(
     const started = performance.now();
     let raw: RawOutcome;
     try {
-      raw = await call(link.agentId, event, payloadFor(link), link.budgetMs);
+      raw = await call(link.agentId, event, payloadLineFor(link, lines), link.budgetMs);
     } catch (error) {
       raw = { kind: 'error', error: `sandbox driver: ${error instanceof Error ? error.message : String(error)}` };
     }

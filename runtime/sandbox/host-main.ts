@@ -52,23 +52,13 @@ const agentLog: AgentLogSink = (agentId, level, message, fields) => {
   send(fields === undefined ? { type: 'log', agentId, level, message } : { type: 'log', agentId, level, message, fields });
 };
 
-/**
- * The chain runner gets no payload to serialize: each agent gets the server's payload line for its
- * link, chosen when the runner announces the link (before the call, with the steps done so far),
- * which is also when the black box records who runs next.
- */
+/** Each agent gets the server's payload line for its link; the black box records who runs next. */
 function runChain(request: Extract<HostFrame, { type: 'run' }>, lines: readonly string[]): Promise<ChainResult> {
-  let payloadJson = 'null';
-  const beforeStep = (agentId: string, done: readonly Step[]): void => {
-    const link = request.chain[done.length];
-    payloadJson = link === undefined ? 'null' : payloadLineFor(link, lines);
-    blackBox.record(request.id, agentId, done);
-  };
-  const call: CallAgent = (agentId, event, _unused, budgetMs) => {
+  const call: CallAgent = (agentId, event, payloadJson, budgetMs) => {
     const agent = agents.get(agentId);
     return agent ? agent.call(event, payloadJson, budgetMs) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
   };
-  return runChainWith(request.event, null, request.chain, call, beforeStep);
+  return runChainWith(request.event, lines, request.chain, call, (agentId, done) => blackBox.record(request.id, agentId, done));
 }
 
 async function handle(frame: unknown, lines: readonly string[]): Promise<void> {

@@ -1,18 +1,24 @@
-// The payload lines the server sends the sandbox host give every agent what the shared chain runner would.
+// The payload lines: every agent gets the whole payload if it asked for the body (or there is none), the payload without its body otherwise, and the chain runner hands each agent exactly its line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runChainWith } from './chain-runner.ts';
 import { payloadLineFor, payloadLines } from './payload-lines.ts';
 import type { ChainLink } from './protocol.ts';
 
-/** What each agent is handed by the chain runner (the rule in-process drivers apply), in chain order. */
+/** What each agent is handed by the chain runner, in chain order. */
 async function whatTheRunnerGives(payload: unknown, chain: ChainLink[]): Promise<string[]> {
   const seen: string[] = [];
-  await runChainWith('onEndOfData', payload, chain, async (_agentId, _event, payloadJson) => {
+  await runChainWith('onEndOfData', payloadLines(payload, chain), chain, async (_agentId, _event, payloadJson) => {
     seen.push(payloadJson);
     return { kind: 'no-handler' };
   });
   return seen;
+}
+
+/** The rule, stated independently: the body only to agents that asked for it. */
+function expected(payload: unknown, chain: ChainLink[]): string[] {
+  const hasBody = payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'body' in payload;
+  return chain.map((l) => JSON.stringify(hasBody && l.body !== true ? { ...(payload as object), body: undefined } : (payload ?? null)));
 }
 
 const withBody = { envelope: { sender: 'a@example.org' }, headers: [{ name: 'Subject', value: 'hi' }], body: 'SGVsbG8=' };
@@ -36,12 +42,10 @@ const PAYLOADS: Array<[string, unknown]> = [
 
 for (const [chainTitle, chain] of CHAINS) {
   for (const [payloadTitle, payload] of PAYLOADS) {
-    test(`${payloadTitle}, ${chainTitle}: every agent gets the runner's payload text`, async () => {
+    test(`${payloadTitle}, ${chainTitle}: every agent gets the payload text the rule says`, async () => {
       const lines = payloadLines(payload, chain);
-      assert.deepEqual(
-        chain.map((l) => payloadLineFor(l, lines)),
-        await whatTheRunnerGives(payload, chain),
-      );
+      assert.deepEqual(chain.map((l) => payloadLineFor(l, lines)), expected(payload, chain));
+      assert.deepEqual(await whatTheRunnerGives(payload, chain), expected(payload, chain));
     });
   }
 }

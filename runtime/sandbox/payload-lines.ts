@@ -1,7 +1,7 @@
 /**
  * A run's payload as the JSON lines the sandbox host hands to agents unparsed: serialized once, by
- * the server. The body goes only to agents that asked for it (the rule chain-runner.ts applies for
- * in-process drivers): the first line is for those agents, the last for the others.
+ * the server (or, in-process, by the driver). The body goes only to agents that asked for it: the
+ * first line is for those agents, the last for the others. chain-runner.ts hands each agent its line.
  */
 import type { ChainLink } from './protocol.ts';
 

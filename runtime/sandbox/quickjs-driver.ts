@@ -3,6 +3,7 @@ import { RESULT_CAP_CHARS } from './runner-source.ts';
 import * as v from 'valibot';
 import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
 import { runChainWith, type CallAgent } from './chain-runner.ts';
+import { payloadLines } from './payload-lines.ts';
 import { AgentLoadSpecSchema, HostRequestSchema } from './protocol.ts';
 import type { AgentLoadSpec, ChainLink, ChainResult, LoadResult, SandboxDriver } from './protocol.ts';
 import { QuickJsAgent } from './quickjs-agent.ts';
@@ -96,7 +97,7 @@ export class QuickJsDriver implements SandboxDriver {
       const agent = this.#agents.get(agentId);
       return agent ? agent.call(name, payloadJson, budgetMs) : Promise.resolve({ kind: 'error', error: 'agent not loaded' });
     };
-    return runChainWith(event, payload, chain, call);
+    return runChainWith(event, payloadLines(payload, chain), chain, call);
   }
 
   async close(): Promise<void> {
