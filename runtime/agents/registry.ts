@@ -348,11 +348,6 @@ export class AgentRegistry implements AgentAdmin {
     return { name, version: entry.record.version, breaker: entry.breaker.state, events: this.#metrics.stats(name) };
   }
 
-  /** Every agent's stats (for the metrics endpoint). */
-  allStats(): AgentStats[] {
-    return [...this.#entries.keys()].map((name) => this.stats(name));
-  }
-
   trustChanged(): Promise<void> {
     return this.#change(async () => {
       let changed = false;
@@ -471,7 +466,7 @@ export class AgentRegistry implements AgentAdmin {
       const bytes = await readFile(join(this.#dir, record.file)).catch(() => null);
       const opened = bytes === null ? null : openBundle(bytes, this.#options.trust, { allowUnsigned: this.devMode });
       const stored = v.safeParse(ManifestSchema, record.manifest);
-      let manifest: Manifest | undefined = opened?.ok ? opened.manifest : stored.success ? stored.output : undefined;
+      const manifest: Manifest | undefined = opened?.ok ? opened.manifest : stored.success ? stored.output : undefined;
       if (manifest === undefined) {
         this.#options.log('error', 'agent.unreadable', { agent: record.name, version: record.version });
         continue;
@@ -489,7 +484,6 @@ export class AgentRegistry implements AgentAdmin {
         this.#options.log('warn', 'agent.blocked', { agent: record.name, version: record.version, reason: entry.blocked });
       }
       this.#entries.set(record.name, entry);
-      manifest = undefined;
     }
     for (const entry of this.#entries.values()) await this.#activate(entry);
   }

@@ -1,7 +1,6 @@
 /** Builds the receive events' payloads (sdk/event-payloads.ts) from session facts: plain data, copied into sandboxes as JSON. */
 import { Buffer } from 'node:buffer';
-import type { EnvelopeInfo, HeaderField, SessionInfo } from '../../sdk/event-payloads.ts';
-import { parseHeaders } from '../message/headers.ts';
+import type { EnvelopeInfo, SessionInfo } from '../../sdk/event-payloads.ts';
 import type { MailParams } from './params.ts';
 import type { TlsInfo } from './session-types.ts';
 import type { Transaction } from './transaction.ts';
@@ -36,10 +35,6 @@ export function envelopeInfo(tx: Transaction): EnvelopeInfo {
   return { sender: tx.sender, recipients: tx.recipients.map((r) => r.address), mailParams: mailParamsInfo(tx.params) };
 }
 
-
-export function headersOf(message: Uint8Array): HeaderField[] {
-  return parseHeaders(message);
-}
 
 /** Base64 of the message, for agents whose manifest asked for the body. */
 export function base64Of(message: Uint8Array): string {

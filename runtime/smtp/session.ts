@@ -12,8 +12,8 @@ import { Transaction, type TransactionOutcome } from './transaction.ts';
 import type { PolicyDecision, ReceiveEventName, SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
-import { applyHeaderEdits, isProtectedEdit } from '../message/headers.ts';
-import { base64Of, envelopeInfo, headersOf, mailParamsInfo, sessionInfo } from './agent-payloads.ts';
+import { applyHeaderEdits, isProtectedEdit, parseHeaders } from '../message/headers.ts';
+import { base64Of, envelopeInfo, mailParamsInfo, sessionInfo } from './agent-payloads.ts';
 import { concatBytes } from '../platform/bytes.ts';
 
 export type { SessionConfig, SessionPorts, SessionIO, TlsInfo } from './session-types.ts';
@@ -436,12 +436,12 @@ export class SmtpSession {
     const envelope = envelopeInfo(tx);
     if (wantsData && (await this.#consult('onData', () => ({ session: this.#info(), envelope }))) === null) return refused();
     let message = concatBytes(tx.chunks);
-    let headers = headersOf(message);
+    let headers = parseHeaders(message);
     const edit = (decision: PolicyDecision): void => {
       const edits = decision.verdict === 'continue' ? (decision.headers ?? []) : [];
       if (edits.length === 0) return;
       message = this.#applyEdits(message, edits);
-      headers = headersOf(message);
+      headers = parseHeaders(message);
     };
     const endOfHeaders = await this.#consult('onEndOfHeaders', () => ({ session: this.#info(), envelope, headers }));
     if (endOfHeaders === null) return refused();
