@@ -4,10 +4,11 @@
  * rewrite-and-rename when it is mostly garbage. Stores are shared per directory within a process.
  */
 import { Buffer } from 'node:buffer';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { KV_LIMITS } from '../../sdk/context.ts';
+import { writeAtomically } from '../platform/write-atomically.ts';
 import { CapabilityError } from './capability-error.ts';
 
 export const KV_FILE = 'kv.jsonl';
@@ -212,28 +213,9 @@ export class KvStore {
     const lines: string[] = [];
     for (const [key, entry] of this.#entries) lines.push(JSON.stringify(['s', key, entry.value, entry.expiresAt] satisfies KvRecord) + '\n');
     const text = lines.join('');
-    const temp = `${this.file}.tmp`;
-    const out = await open(temp, 'w', 0o600);
-    try {
-      await out.write(text);
-      await out.sync();
-    } finally {
-      await out.close();
-    }
     await this.#handle?.close();
     this.#handle = undefined;
-    try {
-      await rename(temp, this.file);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-    const dir = await open(this.#dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeAtomically(this.file, text);
     this.#fileBytes = byteLength(text);
     this.#handle = await open(this.file, 'a', 0o600);
   }
