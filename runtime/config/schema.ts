@@ -42,6 +42,54 @@ export const TimeoutsSchema = v.object({
   tlsHandshakeMs: v.optional(ms, 30_000),
 });
 
+/** A mailbox `local@domain` (no angle brackets), lowercased domain kept as written otherwise. */
+const AddressSchema = v.pipe(v.string(), v.regex(/^[^\s@<>]{1,64}@[^\s@<>]{1,253}$/, 'expected an address local@domain'));
+
+/** Which recipient domains a connector takes: `example.com`, `*.example.com` (subdomains), `*` (everything). */
+const AddressSpaceSchema = v.pipe(
+  v.string(),
+  v.toLowerCase(),
+  v.regex(/^(\*|(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$/, 'expected a domain, *.domain or *'),
+);
+
+const ConnectorName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a connector name: lowercase letters, digits, - and _'));
+
+const ConnectorCommon = {
+  name: ConnectorName,
+  addressSpaces: v.pipe(v.array(AddressSpaceSchema), v.minLength(1, 'expected at least one address space')),
+  /** Lower wins when several connectors match a domain equally specifically. */
+  priority: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_000_000)), 100),
+  /** Deliveries in flight at once per next hop. */
+  maxConnections: v.optional(positive(1000), 4),
+};
+
+export const ConnectorSchema = v.variant('type', [
+  v.strictObject({
+    type: v.literal('smtp'),
+    ...ConnectorCommon,
+    /** Relay through these hosts (`host[:port]`) instead of looking up MX records. */
+    smartHosts: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'expected HOST or HOST:PORT'))), v.minLength(1))),
+    /** Port for MX hosts (and smart hosts without one). */
+    port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 25),
+    /** `opportunistic`: STARTTLS when offered; `required`: defer if it is not; `none`: never. */
+    tls: v.optional(v.picklist(['opportunistic', 'required', 'none']), 'opportunistic'),
+    /** Accept any certificate (self-signed next hops); default checks it only when `tls` is `required`. */
+    tlsVerify: v.optional(v.boolean()),
+    auth: v.optional(v.strictObject({ user: v.pipe(v.string(), v.minLength(1)), pass: v.pipe(v.string(), v.minLength(1)) })),
+  }),
+  v.strictObject({
+    type: v.literal('agent'),
+    ...ConnectorCommon,
+    /** The delivery agent (`vendor/name`) that takes this connector's mail. */
+    agent: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9-]*$/, 'expected vendor/name')),
+  }),
+]);
+export type ConnectorConfig = v.InferOutput<typeof ConnectorSchema>;
+
+function uniqueNames(list: readonly { name: string }[]): boolean {
+  return new Set(list.map((c) => c.name)).size === list.length;
+}
+
 export const ConfigSchema = v.strictObject({
   hostname: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9.-]{1,253}$/, 'expected a host name'))),
   dataDir: v.optional(v.pipe(v.string(), v.minLength(1)), './sluice-data'),
@@ -107,6 +155,29 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /** Who the accepted domains' recipients are (the categorizer resolves them). */
+  recipients: v.optional(
+    v.strictObject({
+      /** Refuse unknown local recipients at RCPT (550 5.1.1); otherwise they are bounced by the categorizer. Needs `mailboxes`. */
+      validate: v.optional(v.boolean(), false),
+      /** Known local mailboxes (full addresses in accepted domains). Empty: every local part of an accepted domain is a mailbox. */
+      mailboxes: v.optional(v.array(AddressSchema), []),
+      /** Address → addresses it is delivered to instead (one level; targets may be remote or aliases again). */
+      aliases: v.optional(v.record(AddressSchema, v.pipe(v.array(AddressSchema), v.minLength(1, 'expected at least one target'))), {}),
+      /** Distribution group address → members; expanded recursively, loops are detected and broken. */
+      groups: v.optional(v.record(AddressSchema, v.pipe(v.array(AddressSchema), v.minLength(1, 'expected at least one member'))), {}),
+    }),
+    {},
+  ),
+  /** Send connectors: where mail for non-local domains goes. */
+  routing: v.optional(
+    v.strictObject({
+      connectors: v.optional(v.pipe(v.array(ConnectorSchema), v.check((list) => uniqueNames(list), 'expected connector names to be unique')), []),
+      /** DNS servers for MX lookups (`ip` or `ip:port`); the system's resolvers when absent. */
+      dnsServers: v.optional(v.array(v.pipe(v.string(), v.regex(/^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)(:\d{1,5})?$/, 'expected IP or IP:PORT')))),
+    }),
+    {},
+  ),
   delivery: v.optional(
     v.strictObject({
       batchSize: v.optional(positive(10_000), 64),
@@ -119,6 +190,13 @@ export const ConfigSchema = v.strictObject({
         }),
         {},
       ),
+      /** Send a delay DSN once a recipient has been deferred this long (NOTIFY permitting). */
+      delayNoticeMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(30 * 24 * 3600_000)), 4 * 3600_000),
+      /** A next hop failing this many attempts in a row is marked down and waits `linkRetryMs`. */
+      linkDownAfter: v.optional(positive(1000), 5),
+      linkRetryMs: v.optional(ms, 60_000),
+      /** A message whose processing crashed this many times goes to the poison queue. */
+      poisonAfter: v.optional(positive(100), 3),
     }),
     {},
   ),

@@ -1,6 +1,6 @@
 /** Local delivery connector: one Maildir per recipient, durable before it reports `delivered`. */
 import { MaildirWriter } from './maildir.ts';
-import type { Connector, ConnectorItem, RecipientOutcome } from './connector.ts';
+import type { Connector, ConnectorItem, NextHop, RecipientOutcome } from './connector.ts';
 
 /** Errors that will not go away by waiting are permanent; the rest (ENOSPC, EIO …) are retried. */
 const PERMANENT = new Set(['EINVAL', 'ENAMETOOLONG']);
@@ -17,7 +17,7 @@ export class MaildirConnector implements Connector {
     return this.#writer.close();
   }
 
-  async deliver(items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {
+  async deliver(_hop: NextHop, items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {
     const flat = items.flatMap((item) => item.recipients.map((r) => ({ domain: r.domain, localPart: r.localPart, message: item.message })));
     const results = await this.#writer.deliver(flat);
     let at = 0;

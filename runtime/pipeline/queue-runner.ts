@@ -131,7 +131,7 @@ export class QueueRunner {
           const route = this.#o.router.route(r.address);
           if (route.kind === 'unroutable') return void results.push({ index, outcome: 'failed', reply: route.reply });
           const list = routed.get(route.connector) ?? [];
-          list.push({ index, domain: route.domain, localPart: route.localPart });
+          list.push({ index, address: r.address, domain: route.domain, localPart: route.localPart });
           routed.set(route.connector, list);
         });
         if (routed.size === 0) return;
@@ -152,7 +152,7 @@ export class QueueRunner {
       [...perConnector].map(async ([name, entries]) => {
         const connector = this.#connectors.get(name);
         const got = connector
-          ? await connector.deliver(entries.map((e) => e.item))
+          ? await connector.deliver({ connector: name, destination: "" }, entries.map((e) => e.item))
           : entries.map((e) => e.item.recipients.map((r): RecipientOutcome => ({ index: r.index, outcome: 'deferred', reply: `451 4.4.0 connector ${name} is not available` })));
         entries.forEach((e, i) => outcomes.get(e.claim)?.push(...(got[i] ?? [])));
       }),
