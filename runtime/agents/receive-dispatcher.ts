@@ -6,7 +6,7 @@
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { LogFn } from '../log/logger.ts';
 import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
-import { AGENT_FAILURE_VERDICT } from '../sandbox/sandbox-verdict.ts';
+import { AGENT_FAILURE_VERDICT, isReceiveVerdict } from '../sandbox/sandbox-verdict.ts';
 import type { PolicyDecision, ReceiveEventName, ReceivePolicy } from '../smtp/session-types.ts';
 import type { ChainMember } from './registry.ts';
 
@@ -56,7 +56,12 @@ export class ReceiveDispatcher implements ReceivePolicy {
     }
     this.#chains.record(event, members, result);
     const verdict = result.verdict;
-    if (verdict.verdict !== 'continue') return verdict;
+    if (verdict.verdict !== 'continue') {
+      if (isReceiveVerdict(verdict)) return verdict;
+      // The host checks each verdict against its event's kind; one that is not a receive verdict here is a bug.
+      this.#log('error', 'agent.dispatch.bug', { event, error: `a receive chain ended with ${verdict.verdict}` });
+      return AGENT_FAILURE_VERDICT;
+    }
     return result.headers !== undefined && result.headers.length > 0 ? { verdict: 'continue', headers: result.headers } : CONTINUE;
   }
 

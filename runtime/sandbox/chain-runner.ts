@@ -1,5 +1,5 @@
-/** The chain rule every driver applies: agents in order, first terminal verdict wins, failures per policy, header edits merged. */
-import type { HeaderEdit } from '../../sdk/verdict-schema.ts';
+/** The chain rule every driver applies: agents in order, first terminal verdict wins, failures per policy, header and recipient edits merged. */
+import type { HeaderEdit, RecipientEdit } from '../../sdk/verdict-schema.ts';
 import { payloadLineFor } from './payload-lines.ts';
 import type { ChainLink, ChainResult, Step } from './protocol.ts';
 import { chainDecision, CONTINUE, parseAgentResult, type SandboxVerdict } from './sandbox-verdict.ts';
@@ -15,12 +15,12 @@ export type RawOutcome =
 /** Calls one agent's handler for `event` under `budgetMs`; resolves with what happened, never rejects for what the agent did. */
 export type CallAgent = (agentId: string, event: string, payloadJson: string, budgetMs: number) => Promise<RawOutcome>;
 
-function toStep(agentId: string, ms: number, raw: RawOutcome): { step: Step; verdict?: SandboxVerdict } {
+function toStep(event: string, agentId: string, ms: number, raw: RawOutcome): { step: Step; verdict?: SandboxVerdict } {
   switch (raw.kind) {
     case 'no-handler':
       return { step: { agentId, ms, outcome: 'ok' }, verdict: CONTINUE };
     case 'result': {
-      const parsed = parseAgentResult(raw.json);
+      const parsed = parseAgentResult(event, raw.json);
       if (parsed.ok) return { step: { agentId, ms, outcome: 'ok' }, verdict: parsed.verdict };
       return { step: { agentId, ms, outcome: 'bad-result', error: parsed.error } };
     }
@@ -42,8 +42,9 @@ export async function runChainWith(
   beforeStep: (agentId: string, done: Step[]) => void = () => {},
 ): Promise<ChainResult> {
   const steps: Step[] = [];
-  // Header edits of agents that continue accumulate in chain order; a terminal verdict discards them.
+  // Edits of agents that continue accumulate in chain order; a terminal verdict discards them.
   const headers: HeaderEdit[] = [];
+  const recipients: RecipientEdit[] = [];
   for (const link of chain) {
     beforeStep(link.agentId, steps);
     const started = performance.now();
@@ -54,11 +55,17 @@ export async function runChainWith(
       raw = { kind: 'error', error: `sandbox driver: ${error instanceof Error ? error.message : String(error)}` };
     }
     const ms = Math.round((performance.now() - started) * 100) / 100;
-    const { step, verdict } = toStep(link.agentId, ms, raw);
+    const { step, verdict } = toStep(event, link.agentId, ms, raw);
     steps.push(step);
     const decided = chainDecision(step.outcome, verdict, link.failure);
     if (decided !== undefined) return { verdict: decided, decidedBy: link.agentId, steps };
-    if (step.outcome === 'ok' && verdict?.verdict === 'continue' && verdict.headers) headers.push(...verdict.headers);
+    if (step.outcome === 'ok' && verdict?.verdict === 'continue') {
+      if (verdict.headers) headers.push(...verdict.headers);
+      if (verdict.recipients) recipients.push(...verdict.recipients);
+    }
   }
-  return headers.length > 0 ? { verdict: CONTINUE, decidedBy: null, steps, headers } : { verdict: CONTINUE, decidedBy: null, steps };
+  const result: ChainResult = { verdict: CONTINUE, decidedBy: null, steps };
+  if (headers.length > 0) result.headers = headers;
+  if (recipients.length > 0) result.recipients = recipients;
+  return result;
 }

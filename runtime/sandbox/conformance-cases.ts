@@ -132,6 +132,52 @@ export function sandboxDriverConformance(name: string, makeDriver: () => Sandbox
       assert.equal(result.steps[0]?.outcome, 'ok');
     });
 
+    test('routing events take routing verdicts: recipient and header edits merge in order, delete ends the chain', async () => {
+      const handlers = (body: string): string => `globalThis.agent = { onResolvedMessage(event) { ${body} } };`;
+      await mustLoad(driver, 'route-1', handlers("return { verdict: 'continue', recipients: [{ op: 'add', address: 'archive@example.com' }], headers: [{ op: 'add', name: 'X-A', value: '1' }] };"));
+      await mustLoad(driver, 'route-2', handlers("return { verdict: 'continue', recipients: [{ op: 'override', address: event.message.recipients[0].address, route: 'partner' }] };"));
+      await mustLoad(driver, 'route-3', handlers("return { verdict: 'delete', reason: 'duplicate' };"));
+      const payload = { message: { recipients: [{ address: 'a@example.com', status: 'pending' }] } };
+      const two = await driver.runChain('onResolvedMessage', payload, ['route-1', 'route-2'].map((agentId) => ({ agentId, budgetMs: 500 })));
+      assert.deepEqual(two.verdict, { verdict: 'continue' });
+      assert.deepEqual(two.recipients, [{ op: 'add', address: 'archive@example.com' }, { op: 'override', address: 'a@example.com', route: 'partner' }]);
+      assert.deepEqual(two.headers, [{ op: 'add', name: 'X-A', value: '1' }]);
+      const three = await driver.runChain('onResolvedMessage', payload, ['route-1', 'route-3', 'route-2'].map((agentId) => ({ agentId, budgetMs: 500 })));
+      assert.deepEqual(three.verdict, { verdict: 'delete', reason: 'duplicate' });
+      assert.equal(three.decidedBy, 'route-3');
+      assert.equal(three.recipients, undefined, 'a terminal verdict discards the edits before it');
+    });
+
+    test('a verdict of another kind is a bad result: a receive event cannot delete, a routing event cannot disconnect', async () => {
+      await mustLoad(driver, 'wrong-kind', "globalThis.agent = { onMailFrom() { return { verdict: 'delete', reason: 'x' }; }, onRoutedMessage() { return { verdict: 'disconnect' }; } };");
+      const receive = await driver.runChain('onMailFrom', {}, [{ agentId: 'wrong-kind', budgetMs: 500 }]);
+      assert.equal(receive.steps[0]?.outcome, 'bad-result');
+      assert.equal(receive.verdict.verdict, 'tempfail');
+      const routing = await driver.runChain('onRoutedMessage', {}, [{ agentId: 'wrong-kind', budgetMs: 500 }]);
+      assert.equal(routing.steps[0]?.outcome, 'bad-result');
+    });
+
+    test('a delivery agent acks each recipient of a mail item; a malformed ack is a bad result', async () => {
+      await mustLoad(
+        driver,
+        'deliverer',
+        "globalThis.agent = { onDeliverMailItem(event) { return { recipients: event.item.recipients.map((r, i) => i === 0 ? { address: r.address, status: 'delivered' } : { address: r.address, status: 'failed', code: 550, enhanced: '5.1.1', reason: 'unknown' }) }; } };",
+      );
+      const item = { connector: 'hook', item: { recipients: [{ address: 'a@example.com' }, { address: 'b@example.com' }] } };
+      const acked = await driver.runChain('onDeliverMailItem', item, [{ agentId: 'deliverer', budgetMs: 500 }]);
+      assert.deepEqual(acked.verdict, {
+        verdict: 'ack',
+        recipients: [
+          { address: 'a@example.com', status: 'delivered' },
+          { address: 'b@example.com', status: 'failed', code: 550, enhanced: '5.1.1', reason: 'unknown' },
+        ],
+      });
+      await mustLoad(driver, 'bad-deliverer', "globalThis.agent = { onDeliverMailItem() { return { recipients: [{ address: 'a@example.com', status: 'maybe' }] }; } };");
+      const bad = await driver.runChain('onDeliverMailItem', item, [{ agentId: 'bad-deliverer', budgetMs: 500 }]);
+      assert.equal(bad.steps[0]?.outcome, 'bad-result');
+      assert.equal(bad.verdict.verdict, 'tempfail');
+    });
+
     test('load reports compile errors, top-level loops and a missing agent object', async () => {
       const syntax = await driver.load({ agentId: 'broken', code: 'globalThis.agent = {', memoryMiB: 32 });
       assert.equal(syntax.ok, false);

@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot';
 import { isRecord, keyCount } from './shape-check.ts';
-import { HeaderEditSchema } from '../../sdk/verdict-schema.ts';
+import { HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
 import { AGENT_ID_PATTERN, HostMessageSchema, type ChainResult, type HostMessage, type Step } from './protocol.ts';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
 
@@ -15,8 +15,7 @@ type ChainMessage = Extract<HostMessage, { type: 'chain' }>;
 
 const OUTCOMES: ReadonlySet<unknown> = new Set(['ok', 'timeout', 'error', 'bad-result', 'crash']);
 const HeadersSchema = v.array(HeaderEditSchema);
-
-
+const RecipientsSchema = v.array(RecipientEditSchema);
 
 function isAgentId(value: unknown): value is string {
   return typeof value === 'string' && AGENT_ID_PATTERN.test(value);
@@ -37,8 +36,8 @@ export function checkChainMessage(value: unknown): ChainMessage | undefined {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) return undefined;
   const result = value.result;
   if (!isRecord(result)) return undefined;
-  const { verdict, decidedBy, steps, headers } = result;
-  if (keyCount(result) !== (Object.hasOwn(result, 'headers') ? 4 : 3)) return undefined;
+  const { verdict, decidedBy, steps, headers, recipients } = result;
+  if (keyCount(result) !== 3 + (Object.hasOwn(result, 'headers') ? 1 : 0) + (Object.hasOwn(result, 'recipients') ? 1 : 0)) return undefined;
   if (decidedBy !== null && !isAgentId(decidedBy)) return undefined;
   if (!Array.isArray(steps)) return undefined;
   for (const step of steps) if (!isStep(step)) return undefined;
@@ -55,6 +54,11 @@ export function checkChainMessage(value: unknown): ChainMessage | undefined {
     if (!parsed.success) return undefined;
     checked.headers = parsed.output;
   } else if (Object.hasOwn(result, 'headers')) return undefined;
+  if (recipients !== undefined) {
+    const parsed = v.safeParse(RecipientsSchema, recipients);
+    if (!parsed.success) return undefined;
+    checked.recipients = parsed.output;
+  } else if (Object.hasOwn(result, 'recipients')) return undefined;
   return { type: 'chain', id, result: checked };
 }
 

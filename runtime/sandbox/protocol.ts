@@ -1,7 +1,7 @@
 /** Messages between the server and a sandbox host process (valibot schemas, both sides), the host's black box, and the driver interface. */
 import * as v from 'valibot';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
-import { HeaderEditSchema } from '../../sdk/verdict-schema.ts';
+import { HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
 
 const Id = v.pipe(v.number(), v.integer(), v.minValue(0));
 /** What an agent id looks like (also checked by hand on the hot paths, host-message-check.ts and host-frame-check.ts). */
@@ -36,6 +36,8 @@ export const ChainResultSchema = v.object({
   steps: v.array(StepSchema),
   /** When the chain continued: the header edits of every agent that returned some, in chain order. */
   headers: v.optional(v.array(HeaderEditSchema)),
+  /** When a routing chain continued: the recipient edits of every agent that returned some, in chain order. */
+  recipients: v.optional(v.array(RecipientEditSchema)),
 });
 export type ChainResult = v.InferOutput<typeof ChainResultSchema>;
 
