@@ -96,8 +96,6 @@ export interface MessageSnapshot {
   recipients: { address: string; status: 'pending' | 'delivered' | 'failed'; nextHop?: string }[];
   headers: HeaderField[];
   size: number;
-  /** The message (base64), only for agents that asked for it. */
-  body?: string;
 }
 
 /**
@@ -106,10 +104,11 @@ export interface MessageSnapshot {
  * const onRouted = (e: RoutingEvents['onRoutedMessage']) => e.message.recipients.length;
  */
 export interface RoutingEvents {
-  onSubmittedMessage: { message: MessageSnapshot };
-  onResolvedMessage: { message: MessageSnapshot };
-  onRoutedMessage: { message: MessageSnapshot };
-  onCategorizedMessage: { message: MessageSnapshot };
+  /** `body`: the whole message (base64), only for agents whose manifest asks for it. */
+  onSubmittedMessage: { message: MessageSnapshot; body?: string };
+  onResolvedMessage: { message: MessageSnapshot; body?: string };
+  onRoutedMessage: { message: MessageSnapshot; body?: string };
+  onCategorizedMessage: { message: MessageSnapshot; body?: string };
 }
 
 /**
@@ -121,7 +120,9 @@ export interface DeliveryEvents {
   onOpenConnection: { connector: string; nextHop: string };
   onDeliverMailItem: {
     connector: string;
-    item: { id: string; envelope: EnvelopeInfo; recipients: { address: string }[]; headers: HeaderField[]; size: number; body?: string };
+    item: { id: string; envelope: EnvelopeInfo; recipients: { address: string }[]; headers: HeaderField[]; size: number };
+    /** The whole message (base64), only for agents whose manifest asks for it. */
+    body?: string;
   };
   onCloseConnection: { connector: string; nextHop: string };
 }
