@@ -1,5 +1,5 @@
 /**
- * The entry the `sluice` CLI calls for `sluice agents …`, `sluice keys …` and `sluice tokens …`:
+ * The entry the `sluice` CLI calls for `sluice agents …`, `sluice keys …`, `sluice tokens …` and `sluice track …`:
  * parses the command line, talks to the management API, prints tables or JSON, and returns the exit
  * code: 0 ok, 1 the API refused (its problem printed), 2 usage, 3 the API cannot be reached.
  */
@@ -9,9 +9,10 @@ import { connect, GLOBAL_OPTIONS, UsageError, type AdminIo } from './admin-conte
 import { AGENTS_OPTIONS, AGENTS_USAGE, agentsCommand, type AgentsArgs } from './agents-command.ts';
 import { KEYS_OPTIONS, KEYS_USAGE, keysCommand, type KeysArgs } from './keys-command.ts';
 import { TOKENS_OPTIONS, TOKENS_USAGE, tokensCommand, type TokensArgs } from './tokens-command.ts';
+import { TRACK_OPTIONS, TRACK_USAGE, trackCommand, type TrackArgs } from './track-command.ts';
 
 /** The command groups this module handles (`sluice <group> …`). */
-export const ADMIN_GROUPS = ['agents', 'keys', 'tokens'] as const;
+export const ADMIN_GROUPS = ['agents', 'keys', 'tokens', 'track'] as const;
 
 /** Which command-specific options each subcommand takes; the rest are refused. */
 const ALLOWED: Record<string, Record<string, readonly string[]>> = {
@@ -24,6 +25,7 @@ const GROUPS = {
   agents: { usage: AGENTS_USAGE, options: AGENTS_OPTIONS },
   keys: { usage: KEYS_USAGE, options: KEYS_OPTIONS },
   tokens: { usage: TOKENS_USAGE, options: TOKENS_OPTIONS },
+  track: { usage: TRACK_USAGE, options: TRACK_OPTIONS },
 } as const;
 
 function defaultIo(): AdminIo {
@@ -43,7 +45,7 @@ function describeProblem(error: ApiError): string {
  */
 export async function runAdminCommand(argv: string[], env: Record<string, string | undefined>, io: AdminIo = defaultIo()): Promise<number> {
   const [group, ...rest] = argv;
-  if (group !== 'agents' && group !== 'keys' && group !== 'tokens') {
+  if (group !== 'agents' && group !== 'keys' && group !== 'tokens' && group !== 'track') {
     io.stderr(`sluice: unknown command group ${JSON.stringify(group ?? '')}; expected ${ADMIN_GROUPS.join(', ')}\n`);
     return 2;
   }
@@ -62,7 +64,8 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
     return 0;
   }
   try {
-    const allowed = ALLOWED[group]?.[sub ?? ''] ?? [];
+    // `track` has no subcommands: every one of its options applies.
+    const allowed = group === 'track' ? Object.keys(TRACK_OPTIONS) : (ALLOWED[group]?.[sub ?? ''] ?? []);
     for (const name of Object.keys(options)) {
       if (values[name] !== undefined && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to "${group} ${sub ?? ''}"`);
     }
@@ -75,6 +78,8 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
         return await keysCommand(sub, { positionals, values: values as KeysArgs['values'] }, getClient, io);
       case 'tokens':
         return await tokensCommand(sub, { positionals, values: values as TokensArgs['values'] }, getClient, io);
+      case 'track':
+        return await trackCommand({ positionals: parsed.positionals, values: values as TrackArgs['values'] }, getClient, io);
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,6 +1,6 @@
 /**
  * The management API's hono app: health always; with `management` deps, the agents, keys, tokens,
- * driver, metrics and OpenAPI resources behind bearer tokens, every change written to the audit log.
+ * tracking, driver, metrics and OpenAPI resources behind bearer tokens, every change written to the audit log.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -17,6 +17,7 @@ import type { ApiRoute } from './route.ts';
 import { healthRoutes, managementSystemRoutes, type HealthSource } from './system-routes.ts';
 import { tokenRoutes } from './token-routes.ts';
 import type { TokenStore } from './token-store.ts';
+import { trackingRoutes, type TrackingSource } from './tracking-routes.ts';
 
 export type { HealthSource } from './system-routes.ts';
 
@@ -34,6 +35,8 @@ export interface ManagementDeps {
   maxBundleBytes?: number;
   /** Where unexpected (500) errors are logged. */
   log?: LogFn;
+  /** The message tracking log; without it `GET /v1/tracking` answers 503. */
+  tracking?: TrackingSource;
 }
 
 export interface ApiDeps extends HealthSource {
@@ -63,6 +66,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       ...agentRoutes(m.admin),
       ...keyRoutes(m.trust, m.admin),
       ...tokenRoutes(m.tokens),
+      ...trackingRoutes(m.tracking),
       ...managementSystemRoutes(deps, m.admin, () => routes),
     );
   }
