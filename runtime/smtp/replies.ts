@@ -57,6 +57,7 @@ const table = {
   needsSmtputf8: [553, '5.6.7', 'Must declare SMTPUTF8 to send a non-ASCII address'],
   messageTooBig: [552, '5.3.4', 'Message size exceeds fixed limit of %s octets'],
   relayDenied: [554, '5.7.1', 'Relay access denied'],
+  unknownUser: [550, '5.1.1', '<%s>: Recipient address rejected: User unknown in local recipient table'],
   noValidRecipients: [554, '5.5.1', 'No valid recipients'],
   syncError: [554, '5.5.0', 'Error: SMTP protocol synchronization'],
   pregreet: [554, '5.5.0', 'Error: talking before the greeting'],

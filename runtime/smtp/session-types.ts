@@ -33,6 +33,8 @@ export interface SessionConfig {
   limits: SessionLimits;
   timeouts: SessionTimeouts;
   isLocalDomain(domain: string): boolean;
+  /** RCPT-time recipient validation: false for a local address with no mailbox, alias or group (550 5.1.1). Absent: every local address is taken. */
+  isKnownRecipient?: (address: string) => boolean;
   /** Per connection: the client's address and port, and whether it is in a relay network. */
   client: { address: string; port: number };
   /** Per connection: a unique id agents see as `session.id` (default: generated). */

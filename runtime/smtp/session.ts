@@ -327,6 +327,7 @@ export class SmtpSession {
     if (!params.ok) return void this.#paramError(params.error);
     const local = path.domain === null || this.#config.isLocalDomain(normalizeDomain(path.domain));
     if (!local && this.#user === null && !this.#config.relayClient) return void this.#error('relayDenied');
+    if (local && this.#config.isKnownRecipient?.(path.address) === false) return void this.#error('unknownUser', path.address);
     if (tx.recipients.length >= this.#config.limits.recipients && !tx.has(path.address)) {
       // RFC 5321 4.5.3.1.10: a temporary failure, so the client sends the rest in another transaction.
       return void this.#send(reply('tooManyRecipients'));
