@@ -19,6 +19,7 @@ Commands:
   agents ...      install, list, enable, disable, configure agents (over the management API)
   keys ...        trusted vendor keys: list, add, remove, revoke
   tokens ...      API tokens: list, create, revoke
+  track ...       search message tracking by Message-ID, sender, recipient, time
                   (run "sluice agents --help" etc. for their options)
 
 serve options:
@@ -192,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'agents':
     case 'keys':
     case 'tokens':
+    case 'track':
       return runAdminCommand(argv, process.env);
     case undefined:
     case 'help':
