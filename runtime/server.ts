@@ -12,9 +12,14 @@ import { NetworkList } from './smtp/cidr.ts';
 import { PasswordTable } from './smtp/password.ts';
 import { loadTlsMaterial, type TlsMaterial } from './smtp/tls-material.ts';
 import { createAcceptor } from './pipeline/accept-message.ts';
-import { Router } from './pipeline/router.ts';
+import { Router } from './routing/router.ts';
+import { RecipientResolver } from './routing/recipient-resolver.ts';
+import { Categorizer } from './pipeline/categorizer.ts';
+import { RoutingChain } from './pipeline/routing-chain.ts';
+import { LinkState } from './pipeline/link-state.ts';
+import { TrackingLog } from './tracking/tracking-log.ts';
+import { buildConnectors } from './pipeline/build-connectors.ts';
 import { QueueRunner } from './pipeline/queue-runner.ts';
-import { MaildirConnector } from './delivery/maildir-connector.ts';
 import { createApiApp } from './api/app.ts';
 import { serveApi, type ApiServer } from './api/serve-api.ts';
 import { checkApiBind, isLoopbackHost } from './api/check-api-bind.ts';
@@ -36,6 +41,7 @@ export interface RunningServer {
   spool: JournalStore;
   agents: AgentRegistry;
   trust: TrustStore;
+  tracking: TrackingLog;
   close(): Promise<void>;
 }
 
@@ -97,6 +103,12 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     cleanups.push(() => spool.close());
     for (const q of report.quarantined) log('warn', 'spool.quarantined', { file: q.file, reason: q.reason });
     if (report.recovered > 0) log('info', 'spool.recovered', { messages: report.recovered });
+    const tracking = new TrackingLog({ dir: join(dataDir, 'tracking'), log });
+    await tracking.open();
+    cleanups.push(() => tracking.close());
+    const track = tracking.append.bind(tracking);
+    // Throws RecipientConfigError (naming the field) on tables that contradict each other.
+    const recipients = new RecipientResolver({ domains: config.domains, ...config.recipients });
 
     await mkdir(join(dataDir, 'agents'), { recursive: true });
     const trust = await TrustStore.open(join(dataDir, 'agents', 'trusted-keys.json'));
@@ -141,12 +153,13 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
         limits: smtpCfg.limits,
         timeouts: smtpCfg.timeouts,
         isLocalDomain: (d) => domains.has(d),
+        ...(config.recipients.validate ? { isKnownRecipient: (a: string) => recipients.isKnown(a) } : {}),
         tlsAvailable: true,
         authAvailable: passwords.size > 0,
         allowPlaintextAuth: smtpCfg.auth.allowPlaintext,
       },
       ports: {
-        commit: createAcceptor({ spool, hostname, newId: newQueueId, now: Date.now, log }),
+        commit: createAcceptor({ spool, hostname, newId: newQueueId, now: Date.now, log, track }),
         verifyPassword: async (user, password) => {
           try {
             return (await passwords.verify(user, password)) ? 'ok' : 'invalid';
@@ -179,17 +192,27 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     cleanups.push(() => listener.close());
 
     const mailboxDir = join(dataDir, 'mailboxes');
-    const connectors = [new MaildirConnector(mailboxDir, hostname)];
+    const router = new Router({ domains: config.domains, connectors: config.routing.connectors });
+    const connectors = buildConnectors({ router, mailboxDir, hostname, dnsServers: config.routing.dnsServers, agents, driver: sandbox.driver, log });
     cleanups.push(async () => {
-      for (const c of connectors) await c.close();
+      for (const c of connectors) await c.close?.();
     });
+    const routingAgents = new RoutingChain(agents, sandbox.driver, log);
+    const links = new LinkState({ file: join(dataDir, 'queues.json'), downAfter: config.delivery.linkDownAfter, retryMs: config.delivery.linkRetryMs });
+    await links.open();
     const runner = new QueueRunner({
       spool,
-      router: new Router({ domains: config.domains }),
+      categorizer: new Categorizer({ resolver: recipients, router, agents: routingAgents, track, log }),
+      agents: routingAgents,
       connectors,
+      links,
+      reports: { hostname, newId: newQueueId },
+      track,
       log,
       batchSize: config.delivery.batchSize,
       retry: config.delivery.retry,
+      delayNoticeMs: config.delivery.delayNoticeMs,
+      poisonAfter: config.delivery.poisonAfter,
       // Deferred mail becomes due on its own; look at least as often as the shortest retry.
       pollMs: Math.min(1000, config.delivery.retry.firstMs),
     });
@@ -208,7 +231,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
         startedAt: started,
         smtp: { listen: `${smtp.host}:${smtp.port}`, connections: () => listener.connections },
         queue: () => spool.stats(),
-        management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log },
+        management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log, tracking },
         // On loopback, only loopback names: a DNS-rebound web page cannot talk to the API by another name.
         ...(isLoopbackHost(at.host) ? { allowedHosts: ['127.0.0.1', 'localhost', '[::1]', at.host.includes(':') ? `[${at.host}]` : at.host] } : {}),
       });
@@ -232,6 +255,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       spool,
       agents,
       trust,
+      tracking,
       close: cleanup,
     };
   } catch (err) {

@@ -58,7 +58,7 @@ test('a signed receive agent rejects a recipient over SMTP; a stamping agent edi
     const [message] = await server.waitForMail('example.com', 'ok', 1);
     const text = message!.toString('latin1');
     assert.match(text, /\r\nX-Stamped: by stamp for ok@example\.com\r\n\r\nbody\r\n$/);
-    assert.match(text, /^Received: /);
+    assert.match(text, /^Return-Path: <a@example\.net>\r\nReceived: /);
     assert.deepEqual(await server.mailbox('example.com', 'blocked'), []);
     const stats = server.agents.stats('acme/gate');
     assert.equal(stats.events.onRcptTo?.calls, 2);
@@ -356,7 +356,7 @@ test('agents may add trace-like headers but never change or remove Received', as
     c.close();
     const [message] = await server.waitForMail('example.com', 'bob', 1);
     const text = message!.toString('latin1');
-    assert.match(text, /^Received: from client\.test[\s\S]*\r\nReceived: from upstream\r\nSubject: edited\r\n\r\nbody\r\n$/);
+    assert.match(text, /^Return-Path: <[^>]*>\r\nReceived: from client\.test[\s\S]*\r\nReceived: from upstream\r\nSubject: edited\r\n\r\nbody\r\n$/);
     assert.ok(server.logs.some((l) => l.event === 'agent.header-edit.refused'));
   });
 });

@@ -18,7 +18,11 @@ export class MaildirConnector implements Connector {
   }
 
   async deliver(_hop: NextHop, items: readonly ConnectorItem[]): Promise<RecipientOutcome[][]> {
-    const flat = items.flatMap((item) => item.recipients.map((r) => ({ domain: r.domain, localPart: r.localPart, message: item.message })));
+    // RFC 5321 §4.4: final delivery records the reverse-path as the first line.
+    const flat = items.flatMap((item) => {
+      const message = withReturnPath(item.envelope.sender, item.message);
+      return item.recipients.map((r) => ({ domain: r.domain, localPart: r.localPart, message }));
+    });
     const results = await this.#writer.deliver(flat);
     let at = 0;
     return items.map((item) =>
@@ -32,4 +36,14 @@ export class MaildirConnector implements Connector {
       }),
     );
   }
+}
+
+const encoder = new TextEncoder();
+
+function withReturnPath(sender: string, message: Uint8Array): Uint8Array {
+  const line = encoder.encode(`Return-Path: <${sender}>\r\n`);
+  const out = new Uint8Array(line.length + message.length);
+  out.set(line, 0);
+  out.set(message, line.length);
+  return out;
 }

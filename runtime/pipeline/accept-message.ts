@@ -6,6 +6,9 @@ import type { Envelope, Recipient } from '../spool/envelope.ts';
 import type { SpoolStore } from '../spool/store.ts';
 import { SpoolError } from '../spool/spool-error.ts';
 import type { LogFn } from '../log/logger.ts';
+import type { TrackingEntry } from '../tracking/index.ts';
+import { messageIdOf } from './categorizer.ts';
+import { parseHeaders } from '../message/headers.ts';
 
 export interface AcceptDeps {
   spool: SpoolStore;
@@ -13,6 +16,8 @@ export interface AcceptDeps {
   newId(): string;
   now(): number;
   log: LogFn;
+  /** Message tracking: a RECEIVE entry per accepted message. */
+  track?: (entry: TrackingEntry) => void;
 }
 
 const encoder = new TextEncoder();
@@ -62,6 +67,10 @@ export function createAcceptor(deps: AcceptDeps): (tx: Transaction, ctx: CommitC
       return { ok: false, reply: code === 'SPOOL_FULL' ? 'spoolFull' : 'spoolIo' };
     }
     deps.log('info', 'message.accepted', { ...fields, result: 'queued' });
+    if (deps.track) {
+      const messageId = tx.chunks[0] !== undefined ? messageIdOf(parseHeaders(tx.chunks[0])) : undefined;
+      deps.track({ at: now, event: 'RECEIVE', queueId: id, ...(messageId !== undefined ? { messageId } : {}), sender: tx.sender, recipients: fields.to, reply: `250 2.0.0 queued as ${id}`, detail: { client: ctx.client.address, size: envelope.size } });
+    }
     return { ok: true, id };
   };
 }

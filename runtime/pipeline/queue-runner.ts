@@ -1,21 +1,42 @@
 /**
- * Moves messages from the spool to their connectors: claim a batch (leased), route each pending
- * recipient, deliver per connector, then record the outcome durably — complete when every recipient
- * is final, otherwise update with the next attempt time. A crash between delivery and the update
+ * Moves messages through the pipeline: claim a batch (leased); categorize what is not categorized
+ * yet (routing agents, recipient resolution, routing); deliver each pending recipient through its
+ * next hop's connector; record the outcome durably — complete when every recipient is final,
+ * otherwise update with the next attempt time — and spool the DSNs the outcome calls for.
+ *
+ * Categorization with routing agents is committed (an update) before delivery sees it, so a crash
+ * re-runs it from the submitted message and never re-runs an agent's decision after delivery
+ * started. Without routing agents it is a pure function of the config, so it runs in memory and
+ * its result is committed with the first delivery attempt. A crash between delivery and the record
  * redelivers (at-least-once); a recipient recorded as delivered is never delivered again.
  */
-import type { Claim, DeliveryState, RecipientStatus, SpoolStore } from '../spool/store.ts';
+import type { Claim, DeliveryState, RecipientStatus, RoutedRecipient, SpoolStore } from '../spool/store.ts';
 import { SpoolError } from '../spool/spool-error.ts';
-import type { Connector, ConnectorItem, RecipientOutcome } from '../delivery/connector.ts';
-import type { Router } from './router.ts';
+import type { Connector, ConnectorItem, NextHop, RecipientOutcome } from '../delivery/connector.ts';
+import { applyHeaderEdits, parseHeaders } from '../message/headers.ts';
+import { concatBytes } from '../platform/bytes.ts';
+import type { TrackingEntry } from '../tracking/index.ts';
+import type { DsnAction } from '../reports/dsn.ts';
+import { splitAddress } from '../routing/address-key.ts';
+import { Categorizer, messageIdOf } from './categorizer.ts';
+import type { RoutingChain } from './routing-chain.ts';
+import type { LinkState } from './link-state.ts';
+import { sendReports, type Notice, type ReportDeps } from './delivery-reports.ts';
 import { DEFAULT_RETRY, isExpired, retryDelay, type RetryPolicy } from './retry-schedule.ts';
 import type { LogFn } from '../log/logger.ts';
 
+/** `nextAttemptAt` of a held message: never due until an admin releases it. */
+export const HELD_UNTIL = 8_640_000_000_000_000;
+
 export interface QueueRunnerOptions {
   spool: SpoolStore;
-  router: Router;
+  categorizer: Categorizer;
+  agents: RoutingChain;
   connectors: readonly Connector[];
+  links: LinkState;
+  reports: Omit<ReportDeps, 'spool' | 'track'>;
   log: LogFn;
+  track?: (entry: TrackingEntry) => void;
   now?: () => number;
   /** Messages claimed per batch. */
   batchSize?: number;
@@ -30,10 +51,30 @@ export interface QueueRunnerOptions {
    */
   gatherMs?: number;
   retry?: RetryPolicy;
+  /** Send a delay DSN once a recipient has been deferred this long. */
+  delayNoticeMs?: number;
+  /** Crashes while processing one message before it goes to the poison queue. */
+  poisonAfter?: number;
 }
 
+/** One claimed message on its way to delivery, with what this attempt found out. */
+interface Prepared {
+  claim: Claim;
+  state: DeliveryState & { routed: RoutedRecipient[] };
+  /** The message as delivered: routing agents' header edits applied. */
+  message: Uint8Array;
+  original: Uint8Array;
+  messageId: string | undefined;
+  /** Outcomes by index into `state.routed`. */
+  outcomes: Map<number, RecipientOutcome>;
+  /** Indexes that categorization just failed (they need a report too). */
+  failedNow: number[];
+}
+
+const hopKey = (r: Pick<RoutedRecipient, 'connector' | 'destination'>): string => `${r.connector}:${r.destination}`;
+
 export class QueueRunner {
-  readonly #o: Required<Omit<QueueRunnerOptions, 'connectors'>>;
+  readonly #o: Required<Omit<QueueRunnerOptions, 'connectors' | 'track'>> & { track: (entry: TrackingEntry) => void };
   readonly #connectors = new Map<string, Connector>();
   #active = 0;
   #again = false;
@@ -52,6 +93,9 @@ export class QueueRunner {
       pollMs: 1000,
       gatherMs: 10,
       retry: DEFAULT_RETRY,
+      delayNoticeMs: 4 * 3600_000,
+      poisonAfter: 3,
+      track: () => {},
       ...opts,
     };
     for (const c of opts.connectors) this.#connectors.set(c.name, c);
@@ -111,102 +155,267 @@ export class QueueRunner {
         return;
       }
       if (claims.length === 0) return;
-      await this.#deliverBatch(claims);
+      await this.#processBatch(claims);
     }
   }
 
-  async #deliverBatch(claims: Claim[]): Promise<void> {
+  async #processBatch(claims: Claim[]): Promise<void> {
     const now = this.#o.now();
-    // Per message: pending recipients routed; per connector: the items it must take.
-    const outcomes = new Map<Claim, RecipientOutcome[]>();
-    const perConnector = new Map<string, { claim: Claim; item: ConnectorItem }[]>();
-    await Promise.all(
-      claims.map(async (claim) => {
-        const results: RecipientOutcome[] = [];
-        outcomes.set(claim, results);
-        let message: Uint8Array | undefined;
-        const routed = new Map<string, ConnectorItem['recipients']>();
-        claim.envelope.recipients.forEach((r, index) => {
-          if (claim.state.recipients[index]?.state !== 'pending') return;
-          const route = this.#o.router.route(r.address);
-          if (route.kind === 'unroutable') return void results.push({ index, outcome: 'failed', reply: route.reply });
-          const list = routed.get(route.connector) ?? [];
-          list.push({ index, address: r.address, domain: route.domain, localPart: route.localPart });
-          routed.set(route.connector, list);
-        });
-        if (routed.size === 0) return;
-        try {
-          message = await this.#o.spool.read(claim.envelope.id);
-        } catch (err) {
-          for (const list of routed.values()) for (const r of list) results.push({ index: r.index, outcome: 'deferred', reply: `451 4.3.0 spool read failed: ${(err as Error).message}` });
-          return;
+    const prepared = (await Promise.all(claims.map((claim) => this.#prepare(claim, now)))).filter((p): p is Prepared => p !== null);
+    // Per next hop, the items it must take: one per message, with that message's recipients for the hop.
+    const perHop = new Map<string, { hop: NextHop; entries: { p: Prepared; item: ConnectorItem }[] }>();
+    for (const p of prepared) {
+      const items = new Map<string, ConnectorItem>();
+      p.state.routed.forEach((r, index) => {
+        if (r.status.state !== 'pending') return;
+        const key = hopKey(r);
+        const blocked = this.#o.links.blocked(key, now);
+        if (blocked !== null) return void p.outcomes.set(index, { index, outcome: 'deferred', reply: blocked.reason });
+        let item = items.get(key);
+        if (item === undefined) {
+          items.set(key, (item = { envelope: p.claim.envelope, message: p.message, recipients: [] }));
+          const group = perHop.get(key) ?? { hop: { connector: r.connector, destination: r.destination }, entries: [] };
+          group.entries.push({ p, item });
+          perHop.set(key, group);
         }
-        for (const [name, recipients] of routed) {
-          const batch = perConnector.get(name) ?? [];
-          batch.push({ claim, item: { envelope: claim.envelope, message, recipients } });
-          perConnector.set(name, batch);
-        }
-      }),
-    );
-    await Promise.all(
-      [...perConnector].map(async ([name, entries]) => {
-        const connector = this.#connectors.get(name);
-        const got = connector
-          ? await connector.deliver({ connector: name, destination: "" }, entries.map((e) => e.item))
-          : entries.map((e) => e.item.recipients.map((r): RecipientOutcome => ({ index: r.index, outcome: 'deferred', reply: `451 4.4.0 connector ${name} is not available` })));
-        entries.forEach((e, i) => outcomes.get(e.claim)?.push(...(got[i] ?? [])));
-      }),
-    );
-    await Promise.all(claims.map((claim) => this.#record(claim, outcomes.get(claim) ?? [], now)));
+        const { localPart, domain } = splitAddress(r.address);
+        item.recipients.push({ index, address: r.address, localPart, domain: (domain ?? '').toLowerCase() });
+      });
+    }
+    await Promise.all([...perHop].map(([key, group]) => this.#deliverHop(key, group.hop, group.entries, now)));
+    await Promise.all(prepared.map((p) => this.#record(p, now)));
   }
 
-  async #record(claim: Claim, results: RecipientOutcome[], now: number): Promise<void> {
-    const { envelope } = claim;
-    const recipients: RecipientStatus[] = claim.state.recipients.map((s) => ({ ...s }));
-    const expired = isExpired(envelope.receivedAt, now, this.#o.retry);
-    for (const r of results) {
-      if (r.outcome === 'delivered') recipients[r.index] = { state: 'delivered', at: now, reply: r.detail };
-      else if (r.outcome === 'failed') recipients[r.index] = { state: 'failed', at: now, reply: r.reply };
-      else if (expired) recipients[r.index] = { state: 'failed', at: now, reply: `${r.reply} (gave up: in the queue since ${new Date(envelope.receivedAt).toISOString()})` };
-      else recipients[r.index] = { state: 'pending', lastReply: r.reply };
-    }
-    const attempts = claim.state.attempts + 1;
-    const pending = recipients.some((s) => s.state === 'pending');
-    const state: DeliveryState = { attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry), recipients };
-    this.#logOutcome(claim, results, recipients, pending ? state.nextAttemptAt : undefined);
+  /** Reads and, when needed, categorizes a claimed message; null when it is settled for this round. */
+  async #prepare(claim: Claim, now: number): Promise<Prepared | null> {
+    const { envelope, state } = claim;
+    let original: Uint8Array;
     try {
-      if (pending) await this.#o.spool.update(claim.lease, state);
-      else await this.#o.spool.complete(claim.lease);
+      original = await this.#o.spool.read(envelope.id);
+    } catch (err) {
+      const reply = `451 4.3.0 spool read failed: ${(err as Error).message}`;
+      this.#o.log('error', 'queue.read-failed', { id: envelope.id, error: reply });
+      await this.#save(claim, { ...state, attempts: state.attempts + 1, nextAttemptAt: now + retryDelay(state.attempts + 1, this.#o.retry) });
+      return null;
+    }
+    const messageId = messageIdOf(parseHeaders(original));
+    let current: DeliveryState = state;
+    const failedNow: number[] = [];
+    if (current.stage !== 'categorized') {
+      let result: Awaited<ReturnType<Categorizer['categorize']>>;
+      try {
+        result = await this.#o.categorizer.categorize(envelope, state, original, now);
+      } catch (err) {
+        this.#o.log('error', 'categorizer.failed', { id: envelope.id, error: String((err as Error)?.stack ?? err) });
+        result = { kind: 'defer', reason: `categorizer failed: ${(err as Error)?.message ?? err}`, crashed: true };
+      }
+      const base = { at: now, queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender, recipients: envelope.recipients.map((r) => r.address) };
+      switch (result.kind) {
+        case 'delete':
+          this.#o.track({ ...base, event: 'DELETE', reply: result.reason, ...(result.agent ? { agent: result.agent } : {}) });
+          this.#o.log('info', 'message.deleted', { id: envelope.id, by: result.agent ?? '', reason: result.reason });
+          await this.#finish(claim);
+          return null;
+        case 'quarantine':
+          await this.#hold(claim, state, 'quarantine', `${result.agent ?? 'agent'}: ${result.reason}`, now, messageId);
+          return null;
+        case 'defer': {
+          const crashes = (state.crashes ?? 0) + (result.crashed ? 1 : 0);
+          if (result.crashed && crashes >= this.#o.poisonAfter) {
+            await this.#hold(claim, { ...state, crashes }, 'poison', `crashed ${crashes} times: ${result.reason}`, now, messageId);
+            return null;
+          }
+          const byAgent = result.delayMs !== undefined;
+          const attempts = byAgent ? state.attempts : state.attempts + 1;
+          const at = now + (result.delayMs ?? retryDelay(attempts, this.#o.retry));
+          this.#o.track({ ...base, event: 'DEFER', reply: result.reason, detail: { stage: 'categorizer', retryAt: new Date(at).toISOString() } });
+          this.#o.log('warn', 'message.deferred', { id: envelope.id, from: envelope.sender, to: base.recipients, result: 'deferred', reply: result.reason, retryAt: new Date(at).toISOString() });
+          await this.#save(claim, { ...state, attempts, nextAttemptAt: at, ...(crashes > 0 ? { crashes } : {}) });
+          return null;
+        }
+        case 'routed':
+          current = { ...state, stage: 'categorized', routed: result.routed, ...(result.headerEdits.length > 0 ? { headerEdits: result.headerEdits } : {}) };
+          result.routed.forEach((r, i) => {
+            if (r.status.state === 'failed') failedNow.push(i);
+          });
+          if (this.#o.agents.any()) {
+            // Agents decided: commit their decision before any delivery acts on it.
+            if (failedNow.length > 0) await this.#report(claim.envelope, original, current as Prepared['state'], failedNow.map((i) => ({ i, action: 'failed' as const })), now, messageId);
+            if (current.routed!.some((r) => r.status.state === 'pending')) await this.#save(claim, { ...current, recipients: summarize(current), nextAttemptAt: now });
+            else await this.#finish(claim);
+            return null;
+          }
+      }
+    }
+    const routed = current.routed ?? [];
+    let message = original;
+    if (current.headerEdits !== undefined && current.headerEdits.length > 0) {
+      const edited = applyHeaderEdits(original, current.headerEdits);
+      if (edited.ok) message = concatBytes(edited.message);
+      else this.#o.log('warn', 'agent.header-edit.refused', { id: envelope.id, error: edited.error });
+    }
+    return { claim, state: { ...current, routed: routed.map((r) => ({ ...r })) }, message, original, messageId, outcomes: new Map(), failedNow };
+  }
+
+  async #deliverHop(key: string, hop: NextHop, entries: { p: Prepared; item: ConnectorItem }[], now: number): Promise<void> {
+    const connector = this.#connectors.get(hop.connector);
+    let got: RecipientOutcome[][];
+    if (connector === undefined) {
+      got = entries.map((e) => e.item.recipients.map((r): RecipientOutcome => ({ index: r.index, outcome: 'deferred', reply: `451 4.4.0 connector ${hop.connector} is not available` })));
+    } else {
+      try {
+        got = await connector.deliver(hop, entries.map((e) => e.item));
+      } catch (err) {
+        // Connectors must not reject; if one does, nothing is known to be delivered: retry later.
+        this.#o.log('error', 'connector.bug', { connector: hop.connector, error: String((err as Error)?.stack ?? err) });
+        got = entries.map((e) => e.item.recipients.map((r): RecipientOutcome => ({ index: r.index, outcome: 'deferred', reply: `451 4.3.0 connector ${hop.connector} failed` })));
+      }
+    }
+    const flat = got.flat();
+    const unreachable = flat.length > 0 && flat.every((o) => o.outcome === 'deferred' && o.hopDown === true);
+    const firstError = flat.find((o) => o.outcome === 'deferred')?.reply;
+    if (this.#o.links.record(key, !unreachable, now, unreachable ? firstError : undefined)) {
+      this.#o.log('warn', 'queue.link-down', { queue: key, error: firstError ?? '' });
+    }
+    entries.forEach((e, i) => {
+      for (const o of got[i] ?? []) e.p.outcomes.set(o.index, o);
+      // A connector that forgot a recipient has not delivered it.
+      for (const r of e.item.recipients) if (!e.p.outcomes.has(r.index)) e.p.outcomes.set(r.index, { index: r.index, outcome: 'deferred', reply: `451 4.3.0 connector ${hop.connector} gave no answer` });
+    });
+  }
+
+  async #record(p: Prepared, now: number): Promise<void> {
+    const { envelope } = p.claim;
+    const routed = p.state.routed;
+    const expired = isExpired(envelope.receivedAt, now, this.#o.retry);
+    const until = envelope.receivedAt + this.#o.retry.expireMs;
+    const notices: { i: number; action: DsnAction; diagnostic?: string; willRetryUntil?: number }[] = p.failedNow.map((i) => ({ i, action: 'failed' as const }));
+    for (const [i, o] of p.outcomes) {
+      const r = routed[i]!;
+      if (o.remoteMta !== undefined) r.remoteMta = o.remoteMta;
+      if (o.outcome === 'delivered') {
+        r.status = { state: 'delivered', at: now, reply: o.detail };
+        if (envelopeNotifies(envelope, r, 'SUCCESS')) notices.push({ i, action: r.expanded ? 'expanded' : deliveredAction(r) });
+      } else if (o.outcome === 'failed') {
+        r.status = { state: 'failed', at: now, reply: o.reply };
+        notices.push({ i, action: 'failed' });
+      } else if (expired) {
+        r.status = { state: 'failed', at: now, reply: `${o.reply} (gave up: in the queue since ${new Date(envelope.receivedAt).toISOString()})` };
+        notices.push({ i, action: 'failed' });
+      } else {
+        r.status = { state: 'pending', lastReply: o.reply };
+        r.firstDeferAt ??= now;
+        if (!r.delayNotified && now - r.firstDeferAt >= this.#o.delayNoticeMs) notices.push({ i, action: 'delayed', willRetryUntil: until });
+      }
+    }
+    const sent = await this.#report(envelope, p.original, p.state, notices, now, p.messageId);
+    if (!sent) {
+      // No report could be spooled: a failure stays pending so that it is reported on the next attempt, never silently.
+      for (const n of notices) {
+        const r = routed[n.i]!;
+        if (n.action === 'failed' && r.status.state === 'failed') r.status = { state: 'pending', lastReply: r.status.reply };
+      }
+    } else for (const n of notices) if (n.action === 'delayed') routed[n.i]!.delayNotified = true;
+
+    const attempts = p.claim.state.attempts + 1;
+    const pending = routed.some((r) => r.status.state === 'pending');
+    const state: DeliveryState = { ...p.state, attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry), recipients: summarize(p.state) };
+    this.#logOutcome(p, now, pending ? state.nextAttemptAt : undefined);
+    if (pending) await this.#save(p.claim, state);
+    else await this.#finish(p.claim);
+  }
+
+  /** Spools the reports for `notices`; false when the spool refused them. */
+  async #report(envelope: Claim['envelope'], original: Uint8Array, state: Prepared['state'] | DeliveryState, notices: { i: number; action: DsnAction; diagnostic?: string; willRetryUntil?: number }[], now: number, messageId: string | undefined): Promise<boolean> {
+    const routed = state.routed ?? [];
+    const list: Notice[] = notices.map((n) => {
+      const recipient = routed[n.i]!;
+      const st = recipient.status;
+      const diagnostic = n.diagnostic ?? (st.state === 'failed' ? st.reply : st.state === 'pending' ? st.lastReply : undefined);
+      return { recipient, action: n.action, ...(diagnostic !== undefined ? { diagnostic } : {}), ...(n.willRetryUntil !== undefined ? { willRetryUntil: n.willRetryUntil } : {}) };
+    });
+    try {
+      await sendReports({ ...this.#o.reports, spool: this.#o.spool, track: this.#o.track }, envelope, original, list, now, messageId);
+      return true;
+    } catch (err) {
+      this.#o.log('error', 'dsn.not-spooled', { id: envelope.id, error: String((err as Error)?.message ?? err) });
+      return false;
+    }
+  }
+
+  async #hold(claim: Claim, state: DeliveryState, kind: 'poison' | 'quarantine', reason: string, now: number, messageId: string | undefined): Promise<void> {
+    const { envelope } = claim;
+    this.#o.track({ at: now, event: kind === 'poison' ? 'POISON' : 'QUARANTINE', queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender, recipients: envelope.recipients.map((r) => r.address), reply: reason });
+    this.#o.log('warn', kind === 'poison' ? 'message.poisoned' : 'message.quarantined', { id: envelope.id, reason });
+    await this.#save(claim, { ...state, hold: { kind, reason, at: now }, nextAttemptAt: HELD_UNTIL });
+  }
+
+  async #save(claim: Claim, state: DeliveryState): Promise<void> {
+    try {
+      await this.#o.spool.update(claim.lease, state);
     } catch (err) {
       // LEASE_LOST: someone else owns it now; anything else: the lease expires and it is retried.
       const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
-      this.#o.log('warn', 'queue.record-failed', { id: envelope.id, result: code, error: String((err as Error)?.message ?? err) });
+      this.#o.log('warn', 'queue.record-failed', { id: claim.envelope.id, result: code, error: String((err as Error)?.message ?? err) });
     }
   }
 
-  /** One line per outcome of this attempt, judged by the recorded state (an expired deferral is a failure). */
-  #logOutcome(claim: Claim, results: RecipientOutcome[], recipients: RecipientStatus[], retryAt: number | undefined): void {
-    const { envelope } = claim;
-    const groups = { delivered: [] as number[], pending: [] as number[], failed: [] as number[] };
-    for (const r of results) groups[recipients[r.index]!.state].push(r.index);
-    const addr = (i: number): string => envelope.recipients[i]?.address ?? '?';
-    const reply = (i: number): string => {
-      const st = recipients[i]!;
-      return st.state === 'failed' ? st.reply : st.state === 'pending' ? (st.lastReply ?? '') : '';
-    };
-    const base = { id: envelope.id, from: envelope.sender, size: envelope.size, attempt: claim.state.attempts + 1 };
-    if (groups.delivered.length) this.#o.log('info', 'message.delivered', { ...base, to: groups.delivered.map(addr), result: 'delivered' });
-    if (groups.pending.length) {
-      this.#o.log('warn', 'message.deferred', {
-        ...base,
-        to: groups.pending.map(addr),
-        result: 'deferred',
-        reply: groups.pending.map(reply).join(' | '),
-        ...(retryAt !== undefined ? { retryAt: new Date(retryAt).toISOString() } : {}),
-      });
-    }
-    if (groups.failed.length) {
-      this.#o.log('warn', 'message.failed', { ...base, to: groups.failed.map(addr), result: 'failed', reply: groups.failed.map(reply).join(' | ') });
+  async #finish(claim: Claim): Promise<void> {
+    try {
+      await this.#o.spool.complete(claim.lease);
+    } catch (err) {
+      const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
+      this.#o.log('warn', 'queue.record-failed', { id: claim.envelope.id, result: code, error: String((err as Error)?.message ?? err) });
     }
   }
+
+  /** One log line and one tracking entry per outcome of this attempt, per next hop. */
+  #logOutcome(p: Prepared, now: number, retryAt: number | undefined): void {
+    const { envelope } = p.claim;
+    const routed = p.state.routed;
+    const base = { id: envelope.id, from: envelope.sender, size: envelope.size, attempt: p.claim.state.attempts + 1 };
+    const groups = new Map<string, { state: RecipientStatus['state']; hop: string; to: string[]; replies: string[] }>();
+    for (const i of [...p.outcomes.keys(), ...p.failedNow]) {
+      const r = routed[i]!;
+      const key = `${r.status.state} ${hopKey(r)}`;
+      const g = groups.get(key) ?? { state: r.status.state, hop: hopKey(r), to: [], replies: [] };
+      g.to.push(r.address);
+      const reply = r.status.state === 'failed' ? r.status.reply : r.status.state === 'pending' ? (r.status.lastReply ?? '') : (r.status.reply ?? '');
+      g.replies.push(reply);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      const reply = [...new Set(g.replies)].join(' | ');
+      const event = g.state === 'delivered' ? 'DELIVER' : g.state === 'failed' ? 'FAIL' : 'DEFER';
+      this.#o.track({ at: now, event, queueId: envelope.id, ...(p.messageId !== undefined ? { messageId: p.messageId } : {}), sender: envelope.sender, recipients: g.to, nextHop: g.hop, reply });
+      if (g.state === 'delivered') this.#o.log('info', 'message.delivered', { ...base, to: g.to, result: 'delivered', via: g.hop });
+      else if (g.state === 'failed') this.#o.log('warn', 'message.failed', { ...base, to: g.to, result: 'failed', reply, via: g.hop });
+      else this.#o.log('warn', 'message.deferred', { ...base, to: g.to, result: 'deferred', reply, via: g.hop, ...(retryAt !== undefined ? { retryAt: new Date(retryAt).toISOString() } : {}) });
+    }
+  }
+}
+
+/** Success to the next hop: `delivered` locally, `relayed` when handed to another MTA or system. */
+function deliveredAction(r: RoutedRecipient): DsnAction {
+  return r.connector === 'maildir' ? 'delivered' : 'relayed';
+}
+
+function envelopeNotifies(envelope: Claim['envelope'], r: RoutedRecipient, condition: 'SUCCESS'): boolean {
+  const notify = r.from !== undefined ? envelope.recipients[r.from]?.notify : undefined;
+  return Array.isArray(notify) && notify.includes(condition);
+}
+
+/** The envelope recipients' states derived from their routed descendants (for inspection; routed decides). */
+function summarize(state: DeliveryState): RecipientStatus[] {
+  const routed = state.routed ?? [];
+  return state.recipients.map((s, index) => {
+    if (s.state !== 'pending') return s;
+    const mine = routed.filter((r) => r.from === index);
+    if (mine.length === 0) return s;
+    if (mine.some((r) => r.status.state === 'pending')) return { state: 'pending' };
+    const failed = mine.find((r) => r.status.state === 'failed');
+    if (failed && failed.status.state === 'failed') return { state: 'failed', at: failed.status.at, reply: failed.status.reply };
+    const last = mine[mine.length - 1]!.status;
+    return last.state === 'delivered' ? last : { state: 'pending' };
+  });
 }

@@ -62,7 +62,7 @@ test('accepts a message and delivers it to the recipient Maildir with a trace he
     assert.match(done.lines[0]!, /^250 2\.0\.0 OK: queued as [0-9A-Za-z]+$/);
     const [file] = await s.waitForMail('example.com', 'bob', 1);
     const text = file!.toString('latin1');
-    assert.match(text, /^Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test \(Sluice\)\r\n\twith ESMTP id [0-9A-Za-z]+\r\n\tfor <Bob@Example\.COM>; /);
+    assert.match(text, /^Return-Path: <[^>]*>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test \(Sluice\)\r\n\twith ESMTP id [0-9A-Za-z]+\r\n\tfor <Bob@Example\.COM>; /);
     assert.ok(text.endsWith(`\r\n${MESSAGE}`), 'message bytes follow the trace header unchanged');
   });
 });

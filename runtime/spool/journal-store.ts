@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Envelope } from './envelope.ts';
-import type { Claim, DeliveryState, Lease, RecoveryReport, SpoolStats, SpoolStore } from './store.ts';
+import type { Claim, DeliveryState, Lease, RecoveryReport, SpooledMessage, SpoolStats, SpoolStore } from './store.ts';
 import { SpoolError } from './spool-error.ts';
 import { type JournalStoreOptions, type ResolvedJournalOptions, resolveJournalOptions } from './journal-options.ts';
 import { RecordType } from './record.ts';
@@ -123,6 +123,22 @@ export class JournalStore implements SpoolStore {
     this.live();
     if (!(max > 0) || !(leaseMs > 0)) return [];
     return this.index.claim(now, Math.floor(max), leaseMs);
+  }
+
+  // deno-lint-ignore require-await -- async so that SPOOL_CLOSED arrives as a rejection
+  async claimById(id: string, now: number, leaseMs: number): Promise<Claim | null> {
+    this.live();
+    if (!this.index.has(id)) throw new SpoolError('NOT_FOUND', `no message ${id} in the spool`);
+    return this.index.claimOne(id, now, leaseMs);
+  }
+
+  list(): SpooledMessage[] {
+    const out: SpooledMessage[] = [];
+    const now = this.options.now();
+    for (const entry of this.index.values()) {
+      out.push({ envelope: entry.envelope, state: entry.state, leased: entry.busy || (entry.lease !== undefined && entry.lease.expiresAt > now) });
+    }
+    return out;
   }
 
   async read(id: string): Promise<Uint8Array> {

@@ -117,6 +117,19 @@ export class SpoolIndex {
     return claims;
   }
 
+  /**
+   * Leases one message whatever its due time (an admin acting on it), unless another lease holds it
+   * or a write is in flight: then null, and the caller says it is busy.
+   */
+  claimOne(id: string, now: number, leaseMs: number): Claim | null {
+    const entry = this.entries.get(id);
+    if (!entry || entry.busy || (entry.lease && entry.lease.expiresAt > now)) return null;
+    const lease: Lease = { id: entry.id, token: randomUUID(), expiresAt: now + leaseMs };
+    entry.lease = lease;
+    this.schedule(entry, lease.expiresAt);
+    return { lease, envelope: structuredClone(entry.envelope), state: structuredClone(entry.state) };
+  }
+
   /** The earliest time something becomes claimable, if anything is queued. */
   nextDueAt(): number | undefined {
     for (;;) {

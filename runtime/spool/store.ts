@@ -6,7 +6,7 @@
 import type { Envelope } from './envelope.ts';
 import type { DeliveryState } from './delivery-state-schema.ts';
 
-export type { DeliveryState, RecipientStatus } from './delivery-state-schema.ts';
+export type { DeliveryState, RecipientStatus, RoutedRecipient } from './delivery-state-schema.ts';
 
 export interface Lease {
   readonly id: string;
@@ -27,6 +27,14 @@ export interface RecoveryReport {
   quarantined: { file: string; reason: string }[];
 }
 
+/** A live message as the queue API shows it (read-only: do not modify). */
+export interface SpooledMessage {
+  readonly envelope: Envelope;
+  readonly state: DeliveryState;
+  /** Someone holds a lease on it right now. */
+  readonly leased: boolean;
+}
+
 export interface SpoolStats {
   messages: number;
   bytes: number;
@@ -42,6 +50,10 @@ export interface SpoolStore {
   accept(envelope: Envelope, message: readonly Uint8Array[]): Promise<void>;
   /** Up to `max` messages due at `now`, each leased for `leaseMs`. */
   claim(now: number, max: number, leaseMs: number): Promise<Claim[]>;
+  /** Leases this one message whatever its due time (admin actions); null while another lease holds it. NOT_FOUND when absent. */
+  claimById(id: string, now: number, leaseMs: number): Promise<Claim | null>;
+  /** Every live message, for inspection. */
+  list(): SpooledMessage[];
   /** The stored message bytes (trace header included). */
   read(id: string): Promise<Uint8Array>;
   /** Durably records a new delivery state and ends the lease. */

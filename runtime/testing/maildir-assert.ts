@@ -4,8 +4,15 @@ import { Buffer } from 'node:buffer';
 
 const CRLF = Buffer.from('\r\n');
 
-/** Splits a Maildir file into the server's `Received:` header (with its folded lines) and the rest. */
-export function splitTrace(file: Buffer): { trace: string; body: Buffer } {
+/**
+ * Splits a Maildir file into the server's `Received:` header (with its folded lines) and the rest,
+ * after the `Return-Path:` line local delivery puts first (RFC 5321 §4.4), which `returnPath` gets.
+ */
+export function splitTrace(file: Buffer): { trace: string; body: Buffer; returnPath: string } {
+  assert.equal(file.subarray(0, 13).toString('latin1'), 'Return-Path: ');
+  const first = file.indexOf(CRLF);
+  const returnPath = file.subarray(13, first).toString('utf8');
+  file = file.subarray(first + 2);
   assert.equal(file.subarray(0, 10).toString('latin1'), 'Received: ');
   let at = 0;
   for (;;) {
@@ -14,7 +21,7 @@ export function splitTrace(file: Buffer): { trace: string; body: Buffer } {
     at = eol + 2;
     if (file[at] !== 0x20 && file[at] !== 0x09) break;
   }
-  return { trace: file.subarray(0, at).toString('utf8'), body: file.subarray(at) };
+  return { trace: file.subarray(0, at).toString('utf8'), body: file.subarray(at), returnPath };
 }
 
 /** Asserts byte equality without dumping megabytes into the failure message. */
