@@ -73,7 +73,7 @@ export const ConnectorSchema = v.variant('type', [
     port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 25),
     /** `opportunistic`: STARTTLS when offered; `required`: defer if it is not; `none`: never. */
     tls: v.optional(v.picklist(['opportunistic', 'required', 'none']), 'opportunistic'),
-    /** Accept any certificate (self-signed next hops); default checks it only when `tls` is `required`. */
+    /** Check the next hop's certificate; default: only when `tls` is `required`. */
     tlsVerify: v.optional(v.boolean()),
     auth: v.optional(v.strictObject({ user: v.pipe(v.string(), v.minLength(1)), pass: v.pipe(v.string(), v.minLength(1)) })),
   }),

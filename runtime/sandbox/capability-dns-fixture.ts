@@ -19,6 +19,7 @@ const CODES: Record<string, number> = { A: 1, AAAA: 28, MX: 15, TXT: 16, PTR: 12
 function encodeName(name: string): Uint8Array {
   const parts: number[] = [];
   for (const label of name.replace(/\.$/, '').split('.')) {
+    if (label === '') continue; // the root name is the final zero alone
     const bytes = new TextEncoder().encode(label);
     parts.push(bytes.length, ...bytes);
   }
