@@ -7,6 +7,9 @@ import type { AgentContext } from './context.ts';
 import type { DeliveryEvents, ReceiveEvents, RoutingEvents } from './event-payloads.ts';
 import type { DeliveryResult, ReceiveVerdict, RoutingVerdict } from './verdict-schema.ts';
 
+/** What opening or closing a delivery connection may answer: go on, or refuse for now. */
+export type ConnectionVerdict = Extract<ReceiveVerdict, { verdict: 'continue' | 'tempfail' }>;
+
 type Awaitable<T> = T | Promise<T>;
 
 /** Observers (onReject, onDisconnect) cannot change anything; every other receive handler may. */
@@ -38,9 +41,10 @@ export type RoutingHandlers<Config = unknown> = {
  * const h: DeliveryHandlers = { onDeliverMailItem: (e, ctx) => acks(...e.item.recipients.map((r) => delivered(r.address))) };
  */
 export type DeliveryHandlers<Config = unknown> = {
-  onOpenConnection?: (event: DeliveryEvents['onOpenConnection'], ctx: AgentContext<Config>) => Awaitable<void>;
+  /** May refuse the connection for now: every item is deferred with the tempfail's reply. */
+  onOpenConnection?: (event: DeliveryEvents['onOpenConnection'], ctx: AgentContext<Config>) => Awaitable<ConnectionVerdict | void>;
   onDeliverMailItem: (event: DeliveryEvents['onDeliverMailItem'], ctx: AgentContext<Config>) => Awaitable<DeliveryResult>;
-  onCloseConnection?: (event: DeliveryEvents['onCloseConnection'], ctx: AgentContext<Config>) => Awaitable<void>;
+  onCloseConnection?: (event: DeliveryEvents['onCloseConnection'], ctx: AgentContext<Config>) => Awaitable<ConnectionVerdict | void>;
 };
 
 /**

@@ -29,6 +29,9 @@ import {
   type FailurePolicy,
 } from './registry-types.ts';
 
+/** The events whose payload carries the message body, for agents whose manifest asks for it. */
+const BODY_EVENTS: ReadonlySet<string> = new Set(['onEndOfData', 'onSubmittedMessage', 'onResolvedMessage', 'onRoutedMessage', 'onCategorizedMessage', 'onDeliverMailItem']);
+
 export const DEFAULT_PRIORITY = 100;
 
 const SettingsSchema = v.strictObject({
@@ -527,7 +530,7 @@ export class AgentRegistry implements AgentAdmin {
         if (!(EVENTS_BY_KIND[entry.manifest.kind] as readonly string[]).includes(event)) continue;
         const asked = (entry.manifest.budgets as Record<string, number>)[event] ?? 1;
         const link: ChainLink = { agentId: entry.runId as string, budgetMs: Math.min(asked, settings.budgets[event] ?? asked), failure: settings.failurePolicy };
-        if (event === 'onEndOfData' && entry.manifest.wantsBody) link.body = true;
+        if (BODY_EVENTS.has(event) && entry.manifest.wantsBody) link.body = true;
         const member: ChainMember = { name: entry.record.name, version: entry.record.version, unsigned: entry.record.unsigned, link };
         const list = chains.get(event);
         if (list === undefined) chains.set(event, [member]);
