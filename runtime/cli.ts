@@ -20,6 +20,7 @@ Commands:
   keys ...        trusted vendor keys: list, add, remove, revoke
   tokens ...      API tokens: list, create, revoke
   track ...       search message tracking by Message-ID, sender, recipient, time
+  queue ...       queues and messages: list, show, export, retry, suspend, resume, delete, release
                   (run "sluice agents --help" etc. for their options)
 
 serve options:
@@ -194,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'keys':
     case 'tokens':
     case 'track':
+    case 'queue':
       return runAdminCommand(argv, process.env);
     case undefined:
     case 'help':

@@ -17,6 +17,7 @@ import { RecipientResolver } from './routing/recipient-resolver.ts';
 import { Categorizer } from './pipeline/categorizer.ts';
 import { RoutingChain } from './pipeline/routing-chain.ts';
 import { LinkState } from './pipeline/link-state.ts';
+import { QueueAdmin } from './pipeline/queue-admin.ts';
 import { TrackingLog } from './tracking/tracking-log.ts';
 import { buildConnectors } from './pipeline/build-connectors.ts';
 import { QueueRunner } from './pipeline/queue-runner.ts';
@@ -42,6 +43,7 @@ export interface RunningServer {
   agents: AgentRegistry;
   trust: TrustStore;
   tracking: TrackingLog;
+  queue: QueueAdmin;
   close(): Promise<void>;
 }
 
@@ -218,6 +220,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     });
     runner.start();
     cleanups.push(() => runner.stop());
+    const queue = new QueueAdmin({ spool, links, reports: { hostname, newId: newQueueId }, track, kick: () => runner.kick() });
 
     let api: ApiServer | null = null;
     let adminToken = { tokenFile: '', created: false };
@@ -231,7 +234,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
         startedAt: started,
         smtp: { listen: `${smtp.host}:${smtp.port}`, connections: () => listener.connections },
         queue: () => spool.stats(),
-        management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log, tracking },
+        management: { admin: agents, trust, tokens: stores.tokens, audit: stores.audit, maxBundleBytes: config.api.maxBundleBytes, log, tracking, queue },
         // On loopback, only loopback names: a DNS-rebound web page cannot talk to the API by another name.
         ...(isLoopbackHost(at.host) ? { allowedHosts: ['127.0.0.1', 'localhost', '[::1]', at.host.includes(':') ? `[${at.host}]` : at.host] } : {}),
       });
@@ -256,6 +259,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       agents,
       trust,
       tracking,
+      queue,
       close: cleanup,
     };
   } catch (err) {

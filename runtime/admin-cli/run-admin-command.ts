@@ -1,24 +1,26 @@
 /**
- * The entry the `sluice` CLI calls for `sluice agents …`, `sluice keys …`, `sluice tokens …` and `sluice track …`:
+ * The entry the `sluice` CLI calls for `sluice agents …`, `sluice keys …`, `sluice tokens …`, `sluice track …` and `sluice queue …`:
  * parses the command line, talks to the management API, prints tables or JSON, and returns the exit
  * code: 0 ok, 1 the API refused (its problem printed), 2 usage, 3 the API cannot be reached.
  */
 import { parseArgs } from 'node:util';
 import { ApiError, ApiUnreachable, type ApiClient } from './api-client.ts';
-import { connect, GLOBAL_OPTIONS, UsageError, type AdminIo } from './admin-context.ts';
+import { connect, GLOBAL_OPTIONS, UsageError } from './admin-context.ts';
 import { AGENTS_OPTIONS, AGENTS_USAGE, agentsCommand, type AgentsArgs } from './agents-command.ts';
 import { KEYS_OPTIONS, KEYS_USAGE, keysCommand, type KeysArgs } from './keys-command.ts';
+import { QUEUE_ALLOWED, QUEUE_OPTIONS, QUEUE_USAGE, queueCommand, type QueueArgs, type QueueIo } from './queue-command.ts';
 import { TOKENS_OPTIONS, TOKENS_USAGE, tokensCommand, type TokensArgs } from './tokens-command.ts';
 import { TRACK_OPTIONS, TRACK_USAGE, trackCommand, type TrackArgs } from './track-command.ts';
 
 /** The command groups this module handles (`sluice <group> …`). */
-export const ADMIN_GROUPS = ['agents', 'keys', 'tokens', 'track'] as const;
+export const ADMIN_GROUPS = ['agents', 'keys', 'tokens', 'track', 'queue'] as const;
 
 /** Which command-specific options each subcommand takes; the rest are refused. */
 const ALLOWED: Record<string, Record<string, readonly string[]>> = {
   agents: { install: ['force'], enable: ['grant', 'fetch-origin'], policy: ['budget', 'failure'] },
   keys: { add: ['vendor'] },
   tokens: { create: ['role'] },
+  queue: QUEUE_ALLOWED,
 };
 
 const GROUPS = {
@@ -26,10 +28,11 @@ const GROUPS = {
   keys: { usage: KEYS_USAGE, options: KEYS_OPTIONS },
   tokens: { usage: TOKENS_USAGE, options: TOKENS_OPTIONS },
   track: { usage: TRACK_USAGE, options: TRACK_OPTIONS },
+  queue: { usage: QUEUE_USAGE, options: QUEUE_OPTIONS },
 } as const;
 
-function defaultIo(): AdminIo {
-  return { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), cwd: process.cwd() };
+function defaultIo(): QueueIo {
+  return { stdout: (t) => process.stdout.write(t), stdoutBytes: (b) => process.stdout.write(b), stderr: (t) => process.stderr.write(t), cwd: process.cwd() };
 }
 
 function describeProblem(error: ApiError): string {
@@ -43,9 +46,9 @@ function describeProblem(error: ApiError): string {
  * Runs `argv` (starting with the group: `['agents', 'list']`); resolves to the exit code.
  * `io` defaults to this process's stdout, stderr and working directory.
  */
-export async function runAdminCommand(argv: string[], env: Record<string, string | undefined>, io: AdminIo = defaultIo()): Promise<number> {
+export async function runAdminCommand(argv: string[], env: Record<string, string | undefined>, io: QueueIo = defaultIo()): Promise<number> {
   const [group, ...rest] = argv;
-  if (group !== 'agents' && group !== 'keys' && group !== 'tokens' && group !== 'track') {
+  if (group !== 'agents' && group !== 'keys' && group !== 'tokens' && group !== 'track' && group !== 'queue') {
     io.stderr(`sluice: unknown command group ${JSON.stringify(group ?? '')}; expected ${ADMIN_GROUPS.join(', ')}\n`);
     return 2;
   }
@@ -70,7 +73,8 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
       if (values[name] !== undefined && !allowed.includes(name)) throw new UsageError(`--${name} does not apply to "${group} ${sub ?? ''}"`);
     }
     let client: ApiClient | undefined;
-    const getClient = async (): Promise<ApiClient> => (client ??= await connect(values as { api?: string; token?: string; 'token-file'?: string }, env, io));
+    const where = values as { api?: string; token?: string; 'token-file'?: string };
+    const getClient = async (): Promise<ApiClient> => (client ??= await connect(where, env, io));
     switch (group) {
       case 'agents':
         return await agentsCommand(sub, { positionals, values: values as AgentsArgs['values'] }, getClient, io);
@@ -80,6 +84,8 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
         return await tokensCommand(sub, { positionals, values: values as TokensArgs['values'] }, getClient, io);
       case 'track':
         return await trackCommand({ positionals: parsed.positionals, values: values as TrackArgs['values'] }, getClient, io);
+      case 'queue':
+        return await queueCommand(sub, { positionals, values: values as QueueArgs['values'] }, getClient, io, (fetchFn) => connect(where, env, { ...io, fetch: fetchFn }));
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,6 +1,6 @@
 /**
  * The management API's hono app: health always; with `management` deps, the agents, keys, tokens,
- * tracking, driver, metrics and OpenAPI resources behind bearer tokens, every change written to the audit log.
+ * tracking, queues, driver, metrics and OpenAPI resources behind bearer tokens, every change written to the audit log.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -12,6 +12,7 @@ import type { AuditLog } from './audit-log.ts';
 import { problemFor } from './error-mapping.ts';
 import { keyRoutes, type TrustAdmin } from './key-routes.ts';
 import { ApiProblem, problemResponse } from './problem.ts';
+import { queueRoutes, type QueueSource } from './queue-routes.ts';
 import { auditStep, gateStep, handlerStep, sizeStep, type ApiEnv } from './request-pipeline.ts';
 import type { ApiRoute } from './route.ts';
 import { healthRoutes, managementSystemRoutes, type HealthSource } from './system-routes.ts';
@@ -37,6 +38,8 @@ export interface ManagementDeps {
   log?: LogFn;
   /** The message tracking log; without it `GET /v1/tracking` answers 503. */
   tracking?: TrackingSource;
+  /** The queue administration; without it the queue and message routes answer 503. */
+  queue?: QueueSource;
 }
 
 export interface ApiDeps extends HealthSource {
@@ -67,6 +70,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       ...keyRoutes(m.trust, m.admin),
       ...tokenRoutes(m.tokens),
       ...trackingRoutes(m.tracking),
+      ...queueRoutes(m.queue, m.tracking),
       ...managementSystemRoutes(deps, m.admin, () => routes),
     );
   }

@@ -1,6 +1,7 @@
-/** The one mapping from the domain's typed errors (registry, trust store, token store) to HTTP problems. */
+/** The one mapping from the domain's typed errors (registry, trust store, token store, queue) to HTTP problems. */
 import { RegistryError, type RegistryErrorCode } from '../agents/registry-types.ts';
 import { TrustStoreError, type TrustStoreErrorCode } from '../agents/trust-store.ts';
+import { QueueAdminError } from '../pipeline/queue-admin.ts';
 import { ApiProblem } from './problem.ts';
 import { TokenStoreError, type TokenStoreErrorCode } from './token-store.ts';
 
@@ -30,6 +31,24 @@ const TOKEN_STATUS: Record<TokenStoreErrorCode, number> = {
   CORRUPT_STORE: 500,
 };
 
+const QUEUE_STATUS: Record<QueueAdminError['code'], number> = {
+  NOT_FOUND: 404,
+  BUSY: 409,
+  NOT_HELD: 409,
+  NO_SUCH_QUEUE: 400,
+  SPOOL: 503,
+};
+
+/** The queue's problems name the path parameter they are about; a busy message is worth retrying in a second. */
+function queueProblem(error: QueueAdminError): ApiProblem {
+  const field = error.code === 'NO_SUCH_QUEUE' ? 'queue' : error.code === 'NOT_FOUND' ? 'id' : undefined;
+  return new ApiProblem(QUEUE_STATUS[error.code], error.code, error.message, {
+    ...(field === undefined ? {} : { field, errors: [{ field, message: error.message }] }),
+    ...(error.code === 'BUSY' ? { headers: { 'retry-after': '1' } } : {}),
+    cause: error,
+  });
+}
+
 /** The problem for a thrown error; anything unknown is a 500 whose detail does not leak internals. */
 export function problemFor(error: unknown): ApiProblem {
   if (error instanceof ApiProblem) return error;
@@ -47,5 +66,6 @@ export function problemFor(error: unknown): ApiProblem {
   if (error instanceof TokenStoreError) {
     return new ApiProblem(TOKEN_STATUS[error.code], error.code, error.message, { ...(error.field ? { field: error.field } : {}), cause: error });
   }
+  if (error instanceof QueueAdminError) return queueProblem(error);
   return new ApiProblem(500, 'INTERNAL', 'the server failed to handle the request; see its log', { cause: error });
 }

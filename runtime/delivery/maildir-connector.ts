@@ -1,4 +1,5 @@
 /** Local delivery connector: one Maildir per recipient, durable before it reports `delivered`. */
+import { basename } from 'node:path';
 import { MaildirWriter } from './maildir.ts';
 import type { Connector, ConnectorItem, NextHop, RecipientOutcome } from './connector.ts';
 
@@ -28,7 +29,8 @@ export class MaildirConnector implements Connector {
     return items.map((item) =>
       item.recipients.map((r): RecipientOutcome => {
         const res = results[at++];
-        if (res?.ok) return { index: r.index, outcome: 'delivered', detail: res.path };
+        // The file's name, not its path: delivery details reach read-only API users.
+        if (res?.ok) return { index: r.index, outcome: 'delivered', detail: `250 2.0.0 delivered to Maildir as ${basename(res.path)}` };
         const err = res?.error ?? { code: 'EIO', message: 'no result' };
         return PERMANENT.has(err.code)
           ? { index: r.index, outcome: 'failed', reply: `550 5.1.3 cannot deliver to this mailbox (${err.code})` }

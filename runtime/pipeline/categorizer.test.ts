@@ -223,3 +223,28 @@ test('a routing override to a host sends that recipient to the direct connector;
     { recipients: RECIPIENTS },
   );
 });
+
+test('a message that crashes the sandbox host at every categorization goes to the poison queue instead of looping', async () => {
+  await withServer(
+    async (s) => {
+      const key = await trustedVendor(s.trust, s.agents, ['acme']);
+      const bomb: TestAgent = {
+        name: 'acme/bomb',
+        budgets: { onSubmittedMessage: 3000 },
+        manifest: { kind: 'routing', memoryMiB: 128 },
+        handlers: `onSubmittedMessage(e) { if ((e.message.headers.find((h) => h.name === 'Subject') || {}).value === 'boom') return { n: new Array(1e8).fill(0).length }; }`,
+      };
+      await installEnabled(s.agents, bomb, key);
+      const id = await send(s, 'sender@example.org', ['alice@example.com'], 'Subject: boom\r\n\r\nbody\r\n');
+      const fine = await send(s, 'sender@example.org', ['bob@example.com'], 'Subject: fine\r\n\r\nbody\r\n');
+      await s.waitForMail('example.com', 'bob', 1, 20_000);
+      const poison = await until('the poison entry', async () => (await s.tracking.search({ queueId: id, event: 'POISON' }))[0], 60_000);
+      assert.match(poison.reply ?? '', /crashed 2 times/);
+      const held = s.spool.list().find((m) => m.envelope.id === id);
+      assert.equal(held?.state.hold?.kind, 'poison');
+      assert.deepEqual(await s.mailbox('example.com', 'alice'), []);
+      assert.ok((await s.tracking.search({ queueId: fine, event: 'DELIVER' })).length === 1, 'other mail flows while one message keeps crashing');
+    },
+    { recipients: RECIPIENTS, delivery: { poisonAfter: 2, retry: { firstMs: 100, maxMs: 200, expireMs: 600_000 } } },
+  );
+});
