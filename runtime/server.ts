@@ -214,6 +214,8 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       batchSize: config.delivery.batchSize,
       retry: config.delivery.retry,
       delayNoticeMs: config.delivery.delayNoticeMs,
+      // Deliveries in flight per next hop: the connector's maxConnections; the Maildir's two writer threads.
+      hopConcurrency: (name) => router.connectors().find((c) => c.name === name)?.maxConnections ?? 2,
       poisonAfter: config.delivery.poisonAfter,
       // Deferred mail becomes due on its own; look at least as often as the shortest retry.
       pollMs: Math.min(1000, config.delivery.retry.firstMs),

@@ -55,6 +55,10 @@ export interface QueueRunnerOptions {
   delayNoticeMs?: number;
   /** Crashes while processing one message before it goes to the poison queue. */
   poisonAfter?: number;
+  /** Messages claimed and not yet recorded, at most: what a slow next hop can hold up. */
+  maxInFlight?: number;
+  /** Deliveries in flight at once to one next hop (a connector's `maxConnections` overrides it). */
+  hopConcurrency?: (connector: string) => number;
 }
 
 /** One claimed message on its way to delivery, with what this attempt found out. */
@@ -69,6 +73,8 @@ interface Prepared {
   outcomes: Map<number, RecipientOutcome>;
   /** Indexes that categorization just failed (they need a report too). */
   failedNow: number[];
+  /** Next hops still delivering for this message; it is recorded when none is left. */
+  hopsLeft: number;
 }
 
 const hopKey = (r: Pick<RoutedRecipient, 'connector' | 'destination'>): string => `${r.connector}:${r.destination}`;
@@ -83,6 +89,11 @@ export class QueueRunner {
   #gathering: ReturnType<typeof setTimeout> | undefined;
   #unsubscribe: (() => void) | undefined;
   #idle: (() => void)[] = [];
+  /** Messages claimed and not recorded yet, and the promises that will record them. */
+  #inFlight = 0;
+  readonly #recording = new Set<Promise<void>>();
+  /** Per next hop: deliveries running, and the ones waiting for a slot. */
+  readonly #hops = new Map<string, { active: number; waiting: (() => void)[] }>();
 
   constructor(opts: QueueRunnerOptions) {
     this.#o = {
@@ -95,6 +106,8 @@ export class QueueRunner {
       retry: DEFAULT_RETRY,
       delayNoticeMs: 4 * 3600_000,
       poisonAfter: 3,
+      maxInFlight: 1024,
+      hopConcurrency: () => 4,
       track: () => {},
       ...opts,
     };
@@ -142,14 +155,18 @@ export class QueueRunner {
     clearTimeout(this.#gathering);
     this.#unsubscribe?.();
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    while (this.#recording.size > 0) await Promise.allSettled([...this.#recording]);
   }
 
   async #work(): Promise<void> {
     for (;;) {
       if (this.#stopped) return;
+      const room = Math.min(this.#o.batchSize, this.#o.maxInFlight - this.#inFlight);
+      // Full: a message that finishes recording kicks again.
+      if (room <= 0) return;
       let claims: Claim[];
       try {
-        claims = await this.#o.spool.claim(this.#o.now(), this.#o.batchSize, this.#o.leaseMs);
+        claims = await this.#o.spool.claim(this.#o.now(), room, this.#o.leaseMs);
       } catch (err) {
         this.#o.log('error', 'queue.claim-failed', { error: String((err as Error)?.message ?? err) });
         return;
@@ -159,9 +176,22 @@ export class QueueRunner {
     }
   }
 
+  /**
+   * Categorizes the batch, then hands each next hop its items and returns without waiting for them:
+   * next hops are independent queues, and a slow one must hold up neither the others nor the next
+   * claim. Each message is recorded as soon as its own next hops are done.
+   */
   async #processBatch(claims: Claim[]): Promise<void> {
     const now = this.#o.now();
-    const prepared = (await Promise.all(claims.map((claim) => this.#prepare(claim, now)))).filter((p): p is Prepared => p !== null);
+    this.#inFlight += claims.length;
+    let prepared: Prepared[];
+    try {
+      prepared = (await Promise.all(claims.map((claim) => this.#prepare(claim, now)))).filter((p): p is Prepared => p !== null);
+    } finally {
+      // Settled in #prepare (deferred, deleted, held, committed) are no longer in flight; the rest are counted again below.
+      this.#inFlight -= claims.length;
+    }
+    this.#inFlight += prepared.length;
     // Per next hop, the items it must take: one per message, with that message's recipients for the hop.
     const perHop = new Map<string, { hop: NextHop; entries: { p: Prepared; item: ConnectorItem }[] }>();
     for (const p of prepared) {
@@ -182,8 +212,43 @@ export class QueueRunner {
         item.recipients.push({ index, address: r.address, localPart, domain: (domain ?? '').toLowerCase() });
       });
     }
-    await Promise.all([...perHop].map(([key, group]) => this.#deliverHop(key, group.hop, group.entries, now)));
-    await Promise.all(prepared.map((p) => this.#record(p, now)));
+    for (const group of perHop.values()) for (const { p } of group.entries) p.hopsLeft++;
+    // Messages with nothing to deliver now (every hop blocked, or only failures) are recorded at once.
+    for (const p of prepared) if (p.hopsLeft === 0) this.#recordWhenDone(p);
+    for (const [key, group] of perHop) {
+      void this.#withHopSlot(key, group.hop.connector, () => this.#deliverHop(key, group.hop, group.entries, this.#o.now()))
+        .catch((err: unknown) => this.#o.log('error', 'queue.delivery-bug', { queue: key, error: String((err as Error)?.stack ?? err) }))
+        .then(() => {
+          for (const { p } of group.entries) if (--p.hopsLeft === 0) this.#recordWhenDone(p);
+        });
+    }
+  }
+
+  #recordWhenDone(p: Prepared): void {
+    const done = this.#record(p, this.#o.now())
+      .catch((err: unknown) => this.#o.log('error', 'queue.record-failed', { id: p.claim.envelope.id, error: String((err as Error)?.stack ?? err) }))
+      .finally(() => {
+        this.#recording.delete(done);
+        this.#inFlight--;
+        this.kick();
+      });
+    this.#recording.add(done);
+  }
+
+  /** Runs `task` when the next hop has a free slot (its connector's concurrency). */
+  async #withHopSlot(key: string, connector: string, task: () => Promise<void>): Promise<void> {
+    let hop = this.#hops.get(key);
+    if (hop === undefined) this.#hops.set(key, (hop = { active: 0, waiting: [] }));
+    if (hop.active >= Math.max(1, this.#o.hopConcurrency(connector))) await new Promise<void>((resolve) => hop.waiting.push(resolve));
+    hop.active++;
+    try {
+      await task();
+    } finally {
+      hop.active--;
+      const next = hop.waiting.shift();
+      if (next) next();
+      else if (hop.active === 0) this.#hops.delete(key);
+    }
   }
 
   /** Reads and, when needed, categorizes a claimed message; null when it is settled for this round. */
@@ -254,10 +319,18 @@ export class QueueRunner {
       if (edited.ok) message = concatBytes(edited.message);
       else this.#o.log('warn', 'agent.header-edit.refused', { id: envelope.id, error: edited.error });
     }
-    return { claim, state: { ...current, routed: routed.map((r) => ({ ...r })) }, message, original, messageId, outcomes: new Map(), failedNow };
+    return { claim, state: { ...current, routed: routed.map((r) => ({ ...r })) }, message, original, messageId, outcomes: new Map(), failedNow, hopsLeft: 0 };
   }
 
-  async #deliverHop(key: string, hop: NextHop, entries: { p: Prepared; item: ConnectorItem }[], now: number): Promise<void> {
+  async #deliverHop(key: string, hop: NextHop, all: { p: Prepared; item: ConnectorItem }[], now: number): Promise<void> {
+    // A message that waited so long for this hop that its lease is about to run out is not sent:
+    // another worker may claim it any moment, and two deliveries must not race.
+    const entries = all.filter((e) => e.p.claim.lease.expiresAt - now > this.#o.leaseMs / 4);
+    for (const e of all) {
+      if (entries.includes(e)) continue;
+      for (const r of e.item.recipients) e.p.outcomes.set(r.index, { index: r.index, outcome: 'deferred', reply: `451 4.4.0 not attempted: waited too long for a slot to ${key}` });
+    }
+    if (entries.length === 0) return;
     const connector = this.#connectors.get(hop.connector);
     let got: RecipientOutcome[][];
     if (connector === undefined) {
@@ -320,9 +393,9 @@ export class QueueRunner {
     const attempts = p.claim.state.attempts + 1;
     const pending = routed.some((r) => r.status.state === 'pending');
     const state: DeliveryState = { ...p.state, attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry), recipients: summarize(p.state) };
-    this.#logOutcome(p, now, pending ? state.nextAttemptAt : undefined);
-    if (pending) await this.#save(p.claim, state);
-    else await this.#finish(p.claim);
+    // Logged and tracked once recorded: a DELIVER in tracking means the spool knows it too.
+    const recorded = pending ? await this.#save(p.claim, state) : await this.#finish(p.claim);
+    if (recorded) this.#logOutcome(p, now, pending ? state.nextAttemptAt : undefined);
   }
 
   /** Spools the reports for `notices`; false when the spool refused them. */
@@ -350,22 +423,26 @@ export class QueueRunner {
     await this.#save(claim, { ...state, hold: { kind, reason, at: now }, nextAttemptAt: HELD_UNTIL });
   }
 
-  async #save(claim: Claim, state: DeliveryState): Promise<void> {
+  async #save(claim: Claim, state: DeliveryState): Promise<boolean> {
     try {
       await this.#o.spool.update(claim.lease, state);
+      return true;
     } catch (err) {
       // LEASE_LOST: someone else owns it now; anything else: the lease expires and it is retried.
       const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
       this.#o.log('warn', 'queue.record-failed', { id: claim.envelope.id, result: code, error: String((err as Error)?.message ?? err) });
+      return false;
     }
   }
 
-  async #finish(claim: Claim): Promise<void> {
+  async #finish(claim: Claim): Promise<boolean> {
     try {
       await this.#o.spool.complete(claim.lease);
+      return true;
     } catch (err) {
       const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
       this.#o.log('warn', 'queue.record-failed', { id: claim.envelope.id, result: code, error: String((err as Error)?.message ?? err) });
+      return false;
     }
   }
 
