@@ -418,9 +418,9 @@ export class QueueRunner {
 
   async #hold(claim: Claim, state: DeliveryState, kind: 'poison' | 'quarantine', reason: string, now: number, messageId: string | undefined): Promise<void> {
     const { envelope } = claim;
+    if (!(await this.#save(claim, { ...state, hold: { kind, reason, at: now }, nextAttemptAt: HELD_UNTIL }))) return;
     this.#o.track({ at: now, event: kind === 'poison' ? 'POISON' : 'QUARANTINE', queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender, recipients: envelope.recipients.map((r) => r.address), reply: reason });
     this.#o.log('warn', kind === 'poison' ? 'message.poisoned' : 'message.quarantined', { id: envelope.id, reason });
-    await this.#save(claim, { ...state, hold: { kind, reason, at: now }, nextAttemptAt: HELD_UNTIL });
   }
 
   async #save(claim: Claim, state: DeliveryState): Promise<boolean> {
