@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { ConnectorSchema } from '../config/schema.ts';
 import type { LogFields, LogLevel } from '../log/logger.ts';
 import { MxResolver } from '../routing/mx-resolver.ts';
-import { startDnsTestServer, type DnsTestServer, type ZoneRecords } from '../routing/dns-test-server.ts';
+import { startDnsTestServer, type DnsTestServer, type ZoneRecords } from '../testing/dns-test-server.ts';
 import type { ConnectorItem, RecipientOutcome } from './connector.ts';
 import { SmtpConnector, type SmtpConnectorConfig } from './smtp-connector.ts';
 import { closedPort, startSmtpPeer, type SmtpPeer, type SmtpPeerOptions } from './smtp-peer-test-kit.ts';

@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { installEnabled, trustedVendor, type TestAgent } from '../testing/agent-kit.ts';
 import { closedPort, startSmtpPeer, type SmtpPeer, type SmtpPeerOptions } from '../delivery/smtp-peer-test-kit.ts';
-import { startDnsTestServer } from '../routing/dns-test-server.ts';
+import { startDnsTestServer } from '../testing/dns-test-server.ts';
 import type { ConfigInput } from '../config/schema.ts';
 import type { TrackingEntry, TrackingEvent } from '../tracking/index.ts';
 import { parseReport, sendMail, until, type ParsedReport } from './outbound-test-kit.ts';

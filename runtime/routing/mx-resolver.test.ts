@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MxResolver, type MxResolution } from './mx-resolver.ts';
-import { startDnsTestServer, type DnsTestServer, type ZoneRecords } from './dns-test-server.ts';
+import { startDnsTestServer, type DnsTestServer, type ZoneRecords } from '../testing/dns-test-server.ts';
 
 const ZONE: Record<string, ZoneRecords> = {
   'example.test': {
