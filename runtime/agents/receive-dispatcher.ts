@@ -5,17 +5,10 @@
  */
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { LogFn } from '../log/logger.ts';
-import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
+import type { SandboxDriver } from '../sandbox/protocol.ts';
 import { AGENT_FAILURE_VERDICT, isReceiveVerdict } from '../sandbox/sandbox-verdict.ts';
 import type { PolicyDecision, ReceiveEventName, ReceivePolicy } from '../smtp/session-types.ts';
-import type { ChainMember } from './registry.ts';
-
-/** What the dispatcher needs from the registry. */
-export interface ChainSource {
-  chain(event: string): readonly ChainMember[];
-  runnable(event: string): ChainMember[];
-  record(event: string, members: readonly ChainMember[], result: ChainResult): void;
-}
+import { runRecorded, type ChainSource } from './run-recorded.ts';
 
 const CONTINUE: PolicyDecision = { verdict: 'continue' };
 
@@ -42,19 +35,8 @@ export class ReceiveDispatcher implements ReceivePolicy {
     // Taken once: an admin change during this event applies from the next one.
     const members = this.#chains.runnable(event);
     if (members.length === 0) return CONTINUE;
-    let result: ChainResult;
-    try {
-      result = await this.#driver.runChain(
-        event,
-        payload,
-        members.map((m) => m.link),
-      );
-    } catch (error) {
-      // A driver must not reject; if one does, the message's fate is unknown: fail closed.
-      this.#log('error', 'agent.dispatch.bug', { event, error: String((error as Error)?.stack ?? error) });
-      return AGENT_FAILURE_VERDICT;
-    }
-    this.#chains.record(event, members, result);
+    // A driver must not reject; if one does, the message's fate is unknown: fail closed.
+    const result = await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members);
     const verdict = result.verdict;
     if (verdict.verdict !== 'continue') {
       if (isReceiveVerdict(verdict)) return verdict;

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentRegistry, type ChainMember } from '../agents/registry.ts';
-import type { ChainSource } from '../agents/receive-dispatcher.ts';
+import type { ChainSource } from '../agents/run-recorded.ts';
 import { TrustStore } from '../agents/trust-store.ts';
 import type { LogFields, LogLevel } from '../log/logger.ts';
 import { SandboxHost } from '../sandbox/sandbox-host.ts';

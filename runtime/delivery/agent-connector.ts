@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import type { DeliveryEvents, EnvelopeInfo } from '../../sdk/event-payloads.ts';
 import type { RecipientAck } from '../../sdk/verdict-schema.ts';
-import type { ChainSource } from '../agents/receive-dispatcher.ts';
+import { runRecorded, type ChainSource } from '../agents/run-recorded.ts';
 import type { ChainMember } from '../agents/registry.ts';
 import type { LogFn } from '../log/logger.ts';
 import { parseHeaders } from '../message/headers.ts';
@@ -158,20 +158,11 @@ export class AgentConnector implements Connector {
    * is TOO_LARGE (the agent never ran); a driver that rejects otherwise (it must not) counts as the agent failing.
    */
   async #run(event: DeliveryEvent, members: ChainMember[], payload: unknown): Promise<ChainResult | typeof TOO_LARGE> {
-    let result: ChainResult;
     try {
-      result = await this.#driver.runChain(
-        event,
-        payload,
-        members.map((m) => m.link),
-      );
-    } catch (error) {
-      if (error instanceof FrameError) return TOO_LARGE;
-      this.#log('error', 'agent.dispatch.bug', { event, agent: this.#agent, error: String((error as Error)?.stack ?? error) });
-      return { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
+      return await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, (error) => error instanceof FrameError);
+    } catch {
+      return TOO_LARGE;
     }
-    this.#chains.record(event, members, result);
-    return result;
   }
 
   #outcomes(item: ConnectorItem, result: ChainResult): RecipientOutcome[] {

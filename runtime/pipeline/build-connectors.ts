@@ -5,7 +5,7 @@ import { SmtpConnector } from '../delivery/smtp-connector.ts';
 import { AgentConnector } from '../delivery/agent-connector.ts';
 import { MxResolver } from '../routing/mx-resolver.ts';
 import type { Router } from '../routing/router.ts';
-import type { ChainSource } from '../agents/receive-dispatcher.ts';
+import type { ChainSource } from '../agents/run-recorded.ts';
 import type { SandboxDriver } from '../sandbox/protocol.ts';
 import type { LogFn } from '../log/logger.ts';
 

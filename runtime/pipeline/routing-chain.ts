@@ -4,10 +4,9 @@
  * that fails is the closed failure policy's tempfail.
  */
 import type { RoutingEvents } from '../../sdk/event-payloads.ts';
-import type { ChainSource } from '../agents/receive-dispatcher.ts';
+import { runRecorded, type ChainSource } from '../agents/run-recorded.ts';
 import type { LogFn } from '../log/logger.ts';
 import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
-import { AGENT_FAILURE_VERDICT } from '../sandbox/sandbox-verdict.ts';
 
 export type RoutingEventName = keyof RoutingEvents;
 
@@ -33,14 +32,6 @@ export class RoutingChain {
     if (members.length === 0) return null;
     const payload: RoutingEvents[RoutingEventName] = { message };
     if (members.some((m) => m.link.body === true)) payload.body = body();
-    let result: ChainResult;
-    try {
-      result = await this.#driver.runChain(event, payload, members.map((m) => m.link));
-    } catch (error) {
-      this.#log('error', 'agent.dispatch.bug', { event, error: String((error as Error)?.stack ?? error) });
-      return { verdict: AGENT_FAILURE_VERDICT, decidedBy: null, steps: [] };
-    }
-    this.#chains.record(event, members, result);
-    return result;
+    return runRecorded(this.#chains, this.#driver, this.#log, event, payload, members);
   }
 }

@@ -3,6 +3,7 @@
  * keeps only the newest `limit + 1` matches, so that older files need not be read once that many
  * are found. Files outside the time range are skipped by their names.
  */
+import { concatBytes } from '../platform/bytes.ts';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isTrackingEntry, type TrackingEntry } from './tracking-entry.ts';
@@ -41,7 +42,7 @@ export async function* fileLines(file: string): AsyncGenerator<string> {
         if (nl === -1) break;
         if (!oversized && partBytes + (nl - start) <= MAX_LINE_BYTES) {
           const piece = chunk.subarray(start, nl);
-          yield parts.length === 0 ? decoder.decode(piece) : decoder.decode(concat([...parts, piece], partBytes + piece.length));
+          yield parts.length === 0 ? decoder.decode(piece) : decoder.decode(concatBytes([...parts, piece]));
         }
         parts = [];
         partBytes = 0;
@@ -63,15 +64,6 @@ export async function* fileLines(file: string): AsyncGenerator<string> {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** Keeps the last `size` items pushed, in order. */
 class Tail<T> {
