@@ -217,3 +217,19 @@ test('an API that cannot be reached exits 3 and says where it looked', async () 
   assert.equal(code, 3);
   assert.match(err, new RegExp(`cannot reach the API at http://127\\.0\\.0\\.1:${port}`));
 });
+
+test('a key id that starts with a dash is an argument, not an option (one key in 64)', async () => {
+  await withApi(async (api, run) => {
+    let key = generateKeyPair();
+    for (let i = 0; i < 5000 && !key.keyId.startsWith('-'); i++) key = generateKeyPair();
+    assert.ok(key.keyId.startsWith('-'), 'found a key id with a leading dash');
+    assert.deepEqual(await run('keys', 'add', key.publicKey, '--vendor', 'dash'), { code: 0, out: `trusted key ${key.keyId} for dash\n`, err: '' });
+    assert.deepEqual(await run('keys', 'revoke', key.keyId), { code: 0, out: `revoked key ${key.keyId}\n`, err: '' });
+    const removed = await run('keys', 'remove', key.keyId);
+    assert.equal(removed.code, 0, removed.err);
+    assert.ok(removed.out.includes(key.keyId), removed.out);
+    const unknown = await run('keys', 'revoke', '-nosuchkey0000000000');
+    assert.equal(unknown.code, 1, unknown.err);
+    assert.equal((await run('keys', 'list', '-x')).code, 2, 'a stray dash word where no argument belongs is still refused');
+  });
+});

@@ -55,7 +55,8 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
   const { usage, options } = GROUPS[group];
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true }) as typeof parsed;
+    const all = { ...GLOBAL_OPTIONS, ...options };
+    parsed = parseArgs({ args: dashWordsAsPositionals(rest, all), options: all, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (error) {
     io.stderr(`sluice ${group}: ${(error as Error).message}\n${usage}`);
     return 2;
@@ -102,4 +103,27 @@ export async function runAdminCommand(argv: string[], env: Record<string, string
     }
     throw error;
   }
+}
+
+/**
+ * Key ids are base64url and one in 64 starts with `-` (`sluice keys revoke -eBup8z…`). There are no
+ * short options but `-h`, so a single-dash word of three or more characters that is not an option's
+ * value is an argument: it moves behind a `--`, keeping its order among the arguments after it.
+ */
+function dashWordsAsPositionals(args: readonly string[], options: Record<string, { type: string; short?: string }>): string[] {
+  const head: string[] = [];
+  const tail: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      tail.push(...args.slice(i + 1));
+      break;
+    }
+    const prev = args[i - 1];
+    const takesValue = prev !== undefined && prev.startsWith('--') && !prev.includes('=') && options[prev.slice(2)]?.type === 'string';
+    if (!takesValue && /^-[^-].{1,}$/.test(arg)) tail.push(arg);
+    else if (tail.length > 0 && !arg.startsWith('-') && !takesValue) tail.push(arg);
+    else head.push(arg);
+  }
+  return tail.length > 0 ? [...head, '--', ...tail] : head;
 }
