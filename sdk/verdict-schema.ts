@@ -88,6 +88,11 @@ export const RecipientEditSchema = v.variant('op', [
   v.object({ op: v.literal('remove'), address: Address }),
   /** Route this recipient to a named connector or host, whatever its domain says. */
   v.object({ op: v.literal('override'), address: Address, route: v.pipe(v.string(), v.minLength(1), v.maxLength(255)) }),
+  /**
+   * Split these recipients off into a copy of the message of their own (Exchange's fork), which is
+   * categorized again from onSubmittedMessage, so that later decisions apply to each copy apart.
+   */
+  v.object({ op: v.literal('fork'), addresses: v.pipe(v.array(Address), v.minLength(1), v.maxLength(1000)) }),
 ]);
 
 /**

@@ -79,6 +79,16 @@ export function proceed(edits: { headers?: HeaderEdit[]; recipients?: RecipientE
 }
 
 /**
+ * Routing: a recipient edit that splits `addresses` off into a copy of the message of their own,
+ * categorized again from the start (so each copy can get its own edits and routes).
+ * @example
+ * return proceed({ recipients: [fork('legal@example.com')] });
+ */
+export function fork(...addresses: string[]): RecipientEdit {
+  return { op: 'fork', addresses };
+}
+
+/**
  * Routing: return the message to its last committed state and try again after `delayMs`.
  * @example
  * return defer(60_000, 'Reputation service unavailable');

@@ -248,3 +248,45 @@ test('a message that crashes the sandbox host at every categorization goes to th
     { recipients: RECIPIENTS, delivery: { poisonAfter: 2, retry: { firstMs: 100, maxMs: 200, expireMs: 600_000 } } },
   );
 });
+
+test('a routing agent forks recipients into a copy of their own, categorized again, so each copy gets its own edits; forking everyone is a no-op', async () => {
+  await withServer(
+    async (s) => {
+      const key = await trustedVendor(s.trust, s.agents, ['acme']);
+      const forker: TestAgent = {
+        name: 'acme/forker',
+        budgets: { onResolvedMessage: 500, onRoutedMessage: 500 },
+        manifest: { kind: 'routing' },
+        handlers: `
+          onResolvedMessage(e) {
+            const all = e.message.recipients.map((r) => r.address);
+            if (all.includes('bob@example.com')) return { verdict: 'continue', recipients: [{ op: 'fork', addresses: ['bob@example.com'] }] };
+            if (all.includes('dave@example.com')) return { verdict: 'continue', recipients: [{ op: 'fork', addresses: all }] };
+          },
+          onRoutedMessage(e) {
+            return { verdict: 'continue', headers: [{ op: 'add', name: 'X-Copy-For', value: e.message.recipients.map((r) => r.address).join(',') }] };
+          }
+        `,
+      };
+      await installEnabled(s.agents, forker, key);
+      const id = await send(s, 'sender@example.org', ['alice@example.com', 'bob@example.com NOTIFY=SUCCESS', 'carol@example.com']);
+      const [b] = await s.waitForMail('example.com', 'bob', 1);
+      const [a] = await s.waitForMail('example.com', 'alice', 1);
+      const [c] = await s.waitForMail('example.com', 'carol', 1);
+      assert.match(b!.toString('latin1'), /\r\nX-Copy-For: bob@example\.com\r\n/);
+      for (const m of [a!, c!]) assert.match(m.toString('latin1'), /\r\nX-Copy-For: alice@example\.com,carol@example\.com\r\n/);
+      const [fork] = await tracked(s, id, 'FORK');
+      assert.deepEqual(fork!.recipients, ['bob@example.com']);
+      const copy = String(fork!.detail?.copy);
+      assert.equal((await tracked(s, copy, 'DELIVER'))[0]!.recipients?.[0], 'bob@example.com');
+      // The copy keeps bob's NOTIFY: a success report comes back for him alone.
+      const [report] = await s.waitForMail('example.org', 'sender', 1);
+      assert.match(report!.toString('latin1'), /Final-Recipient: rfc822; bob@example\.com\r\nAction: delivered/);
+
+      const all = await send(s, 'sender@example.org', ['dave@example.com', 'alice@example.com']);
+      await s.waitForMail('example.com', 'dave', 1);
+      assert.deepEqual((await s.tracking.search({ queueId: all, event: 'FORK' })), [], 'forking every recipient does not copy the message');
+    },
+    { recipients: RECIPIENTS },
+  );
+});

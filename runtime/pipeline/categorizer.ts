@@ -16,8 +16,11 @@ import type { DeliveryState, RoutedRecipient } from '../spool/store.ts';
 import type { TrackingEntry } from '../tracking/index.ts';
 import type { RoutingChain, RoutingEventName } from './routing-chain.ts';
 
+/** Recipients a routing agent split off into a copy of their own; `from` indexes the envelope recipients. */
+export type ForkGroup = { address: string; from?: number }[];
+
 export type Categorized =
-  | { kind: 'routed'; routed: RoutedRecipient[]; headerEdits: HeaderEdit[] }
+  | { kind: 'routed'; routed: RoutedRecipient[]; headerEdits: HeaderEdit[]; forks: ForkGroup[] }
   /** Try categorization again: after `delayMs`, or by the retry schedule when absent (an agent failed). */
   | { kind: 'defer'; delayMs?: number; reason: string; crashed: boolean }
   | { kind: 'delete'; reason: string; agent: string | null }
@@ -59,6 +62,7 @@ export class Categorizer {
     const messageId = messageIdOf(headers);
     const base = { queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender };
     const headerEdits: HeaderEdit[] = [];
+    const forks: ForkGroup[] = [];
     const body = (): string => Buffer.from(message).toString('base64');
 
     // Envelope recipients still to be delivered (those final in an older state stay as they are).
@@ -91,7 +95,7 @@ export class Categorizer {
       switch (v.verdict) {
         case 'continue':
           if (result.headers) headerEdits.push(...this.#allowed(envelope.id, result.headers));
-          if (result.recipients) work = this.#applyRecipientEdits(work, result.recipients, event);
+          if (result.recipients) work = this.#applyRecipientEdits(work, result.recipients, event, forks);
           return null;
         case 'defer':
           return { kind: 'defer', delayMs: v.delayMs, reason: v.reason, crashed: false };
@@ -127,6 +131,7 @@ export class Categorizer {
     return {
       kind: 'routed',
       headerEdits,
+      forks,
       routed: work.map((w): RoutedRecipient => {
         const r: RoutedRecipient = {
           address: w.address,
@@ -194,10 +199,18 @@ export class Categorizer {
     }
   }
 
-  #applyRecipientEdits(work: Working[], edits: readonly RecipientEdit[], event: RoutingEventName): Working[] {
+  #applyRecipientEdits(work: Working[], edits: readonly RecipientEdit[], event: RoutingEventName, forks: ForkGroup[]): Working[] {
     let out = work;
     for (const edit of edits) {
-      if (edit.op === 'add') {
+      if (edit.op === 'fork') {
+        const wanted = new Set(edit.addresses.map(lower));
+        const group = out.filter((w) => wanted.has(lower(w.address)) && w.failed === undefined);
+        // Forking every recipient would only make the same message again (and again): nothing to split.
+        if (group.length === 0 || group.length === out.filter((w) => w.failed === undefined).length) continue;
+        // The copy is categorized again from the start: it takes the recipients as they are now, not their routes.
+        forks.push(group.map((w) => (w.from !== undefined ? { address: w.address, from: w.from } : { address: w.address })));
+        out = out.filter((w) => !group.includes(w));
+      } else if (edit.op === 'add') {
         if (!out.some((w) => lower(w.address) === lower(edit.address))) out = [...out, { address: edit.address }];
       } else if (edit.op === 'remove') {
         out = out.filter((w) => lower(w.address) !== lower(edit.address));

@@ -18,7 +18,7 @@ import { concatBytes } from '../platform/bytes.ts';
 import type { TrackingEntry } from '../tracking/index.ts';
 import type { DsnAction } from '../reports/dsn.ts';
 import { splitAddress } from '../routing/address-key.ts';
-import { Categorizer, messageIdOf } from './categorizer.ts';
+import { Categorizer, messageIdOf, type ForkGroup } from './categorizer.ts';
 import type { RoutingChain } from './routing-chain.ts';
 import type { LinkState } from './link-state.ts';
 import { sendReports, type Notice, type ReportDeps } from './delivery-reports.ts';
@@ -299,6 +299,10 @@ export class QueueRunner {
           return null;
         }
         case 'routed':
+          if (result.forks.length > 0 && !(await this.#spoolForks(claim, original, result.forks, now, messageId))) {
+            await this.#save(claim, { ...state, attempts: state.attempts + 1, nextAttemptAt: now + retryDelay(state.attempts + 1, this.#o.retry) });
+            return null;
+          }
           current = { ...state, stage: 'categorized', routed: result.routed, ...(result.headerEdits.length > 0 ? { headerEdits: result.headerEdits } : {}) };
           result.routed.forEach((r, i) => {
             if (r.status.state === 'failed') failedNow.push(i);
@@ -412,6 +416,30 @@ export class QueueRunner {
       return true;
     } catch (err) {
       this.#o.log('error', 'dsn.not-spooled', { id: envelope.id, error: String((err as Error)?.message ?? err) });
+      return false;
+    }
+  }
+
+  /**
+   * Spools one copy of the message per fork group, each a new submitted message with those
+   * recipients (their NOTIFY and ORCPT kept) and the original's arrival time (its expiry clock).
+   * Before the parent's own record: a crash in between forks again (at-least-once), never loses.
+   */
+  async #spoolForks(claim: Claim, original: Uint8Array, forks: ForkGroup[], now: number, messageId: string | undefined): Promise<boolean> {
+    const { envelope } = claim;
+    try {
+      for (const group of forks) {
+        const id = this.#o.reports.newId();
+        const recipients = group.map((r) => {
+          const source = r.from !== undefined ? envelope.recipients[r.from] : undefined;
+          return source !== undefined && source.address === r.address ? { ...source } : { address: r.address, ...(source?.notify !== undefined ? { notify: source.notify } : {}) };
+        });
+        await this.#o.spool.accept({ ...envelope, id, recipients }, [original]);
+        this.#o.track({ at: now, event: 'FORK', queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender, recipients: recipients.map((r) => r.address), detail: { copy: id } });
+      }
+      return true;
+    } catch (err) {
+      this.#o.log('error', 'queue.fork-failed', { id: envelope.id, error: String((err as Error)?.message ?? err) });
       return false;
     }
   }

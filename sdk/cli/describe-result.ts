@@ -10,7 +10,9 @@ export function describeVerdict(result: ChainResult): string {
   switch (v.verdict) {
     case 'continue': {
       const edits = (result.headers ?? []).map((e) => (e.op === 'remove' ? `-${e.name}` : `${e.op === 'add' ? '+' : '='}${e.name}: ${e.value}`));
-      const rcpts = (result.recipients ?? []).map((e) => (e.op === 'add' ? `+rcpt:${e.address}` : e.op === 'remove' ? `-rcpt:${e.address}` : `rcpt:${e.address}->${e.route}`));
+      const rcpts = (result.recipients ?? []).map((e) =>
+        e.op === 'add' ? `+rcpt:${e.address}` : e.op === 'remove' ? `-rcpt:${e.address}` : e.op === 'fork' ? `fork:${e.addresses.join(',')}` : `rcpt:${e.address}->${e.route}`,
+      );
       return ['continue', ...edits, ...rcpts].join(' ');
     }
     case 'reject':
