@@ -205,6 +205,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     const runner = new QueueRunner({
       spool,
       categorizer: new Categorizer({ resolver: recipients, router, agents: routingAgents, track, log }),
+      router,
       agents: routingAgents,
       connectors,
       links,

@@ -141,6 +141,7 @@ export class Categorizer {
         };
         if (w.from !== undefined) r.from = w.from;
         if (w.expanded) r.expanded = true;
+        if (w.override !== undefined) r.override = w.override;
         return r;
       }),
     };

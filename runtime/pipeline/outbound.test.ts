@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { installEnabled, trustedVendor, type TestAgent } from '../testing/agent-kit.ts';
 import { closedPort, startSmtpPeer, type SmtpPeer, type SmtpPeerOptions } from '../delivery/smtp-peer-test-kit.ts';
@@ -384,4 +387,34 @@ test('a suspended outbound queue keeps its mail with the suspension reply; resum
       assert.equal(s.queue.queues().find((q) => q.queue === hop), undefined, 'an active empty queue is not listed');
     },
   );
+});
+
+test('mail queued for a route that changed while the server was down goes out by the new route after the restart', async () => {
+  const dead = await closedPort();
+  const peer = await startSmtpPeer();
+  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-reroute-'));
+  const base = { dataDir, smtp: { relayNetworks: ['127.0.0.1/32'] }, delivery: { retry: { firstMs: 200, maxMs: 400, expireMs: 600_000 } } } satisfies ConfigInput;
+  try {
+    const first = await startTestServer({ ...base, routing: { connectors: [{ name: 'partner', type: 'smtp', addressSpaces: ['partner.test'], smartHosts: [`127.0.0.1:${dead}`], tls: 'none' }] } });
+    let id: string;
+    try {
+      id = await sendMail(first.port, 'sender@example.org', ['x@partner.test'], 'Subject: reroute\r\nMessage-ID: <reroute@test>\r\n\r\nbody\r\n');
+      await until('the first deferral', async () => ((await first.tracking.search({ queueId: id, event: 'DEFER' })).length > 0 ? true : undefined));
+    } finally {
+      await first.stop();
+    }
+    const second = await startTestServer({ ...base, routing: { connectors: [{ name: 'partner', type: 'smtp', addressSpaces: ['partner.test'], smartHosts: [`127.0.0.1:${peer.port}`], tls: 'none' }] } });
+    try {
+      await until('delivery by the new route', () => (peer.transactions.some((t) => t.to.includes('x@partner.test')) ? true : undefined));
+      const rerouted = await until('the reroute in tracking', async () => (await second.tracking.search({ queueId: id, event: 'ROUTE' })).find((e) => e.detail?.rerouted !== undefined));
+      assert.equal(rerouted.detail?.rerouted, `partner:127.0.0.1:${dead}`);
+      assert.equal(rerouted.nextHop, `partner:127.0.0.1:${peer.port}`);
+      await until('the spool to drain', () => (second.spool.stats().messages === 0 ? true : undefined));
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await peer.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });

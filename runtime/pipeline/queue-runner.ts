@@ -20,6 +20,7 @@ import type { DsnAction } from '../reports/dsn.ts';
 import { splitAddress } from '../routing/address-key.ts';
 import { Categorizer, messageIdOf, type ForkGroup } from './categorizer.ts';
 import type { RoutingChain } from './routing-chain.ts';
+import type { Router } from '../routing/router.ts';
 import type { LinkState } from './link-state.ts';
 import { sendReports, type Notice, type ReportDeps } from './delivery-reports.ts';
 import { DEFAULT_RETRY, isExpired, retryDelay, type RetryPolicy } from './retry-schedule.ts';
@@ -31,6 +32,8 @@ export const HELD_UNTIL = 8_640_000_000_000_000;
 export interface QueueRunnerOptions {
   spool: SpoolStore;
   categorizer: Categorizer;
+  /** Routes pending recipients again at every attempt, so a changed route applies to mail already queued. */
+  router: Router;
   agents: RoutingChain;
   connectors: readonly Connector[];
   links: LinkState;
@@ -316,14 +319,15 @@ export class QueueRunner {
           }
       }
     }
-    const routed = current.routed ?? [];
+    const routed = (current.routed ?? []).map((r) => ({ ...r }));
+    failedNow.push(...this.#reroute(envelope.id, routed, now, messageId));
     let message = original;
     if (current.headerEdits !== undefined && current.headerEdits.length > 0) {
       const edited = applyHeaderEdits(original, current.headerEdits);
       if (edited.ok) message = concatBytes(edited.message);
       else this.#o.log('warn', 'agent.header-edit.refused', { id: envelope.id, error: edited.error });
     }
-    return { claim, state: { ...current, routed: routed.map((r) => ({ ...r })) }, message, original, messageId, outcomes: new Map(), failedNow, hopsLeft: 0 };
+    return { claim, state: { ...current, routed }, message, original, messageId, outcomes: new Map(), failedNow, hopsLeft: 0 };
   }
 
   async #deliverHop(key: string, hop: NextHop, all: { p: Prepared; item: ConnectorItem }[], now: number): Promise<void> {
@@ -418,6 +422,29 @@ export class QueueRunner {
       this.#o.log('error', 'dsn.not-spooled', { id: envelope.id, error: String((err as Error)?.message ?? err) });
       return false;
     }
+  }
+
+  /**
+   * Routes the pending recipients again (overrides kept): a connector added, removed or changed in
+   * the config since the message was categorized takes its mail from the next attempt on.
+   */
+  #reroute(id: string, routed: RoutedRecipient[], now: number, messageId: string | undefined): number[] {
+    const failed: number[] = [];
+    for (const [i, r] of routed.entries()) {
+      if (r.status.state !== 'pending') continue;
+      const route = this.#o.router.route(r.address, r.override);
+      const before = hopKey(r);
+      if (route.kind === 'unroutable') {
+        r.status = { state: 'failed', at: now, reply: route.reply };
+        failed.push(i);
+        continue;
+      }
+      if (route.connector === r.connector && route.destination === r.destination) continue;
+      r.connector = route.connector;
+      r.destination = route.destination;
+      this.#o.track({ at: now, event: 'ROUTE', queueId: id, ...(messageId !== undefined ? { messageId } : {}), recipients: [r.address], nextHop: hopKey(r), detail: { rerouted: before } });
+    }
+    return failed;
   }
 
   /**

@@ -26,6 +26,8 @@ export const RoutedRecipientSchema = v.object({
   remoteMta: v.optional(v.string()),
   /** Reached through a distribution group (DSN action `expanded` on success). */
   expanded: v.optional(v.boolean()),
+  /** A routing agent's override (connector or host), kept so that re-routing honours it. */
+  override: v.optional(v.string()),
 });
 
 export const DeliveryStateSchema = v.object({
