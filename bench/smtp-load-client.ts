@@ -1,5 +1,6 @@
 // Cheap SMTP load generator on node:net: N connections send M messages, measuring per-transaction latency.
 import net from 'node:net';
+import { sharedClockMs } from './shared-clock.ts';
 
 /** One complete (possibly multi-line) SMTP reply. */
 export type SmtpReply = { code: number; lines: string[] };
@@ -24,7 +25,10 @@ export type LoadOptions = {
   replyTimeoutMs: number;
   /** Hard limit for the whole run; sockets still open then are destroyed and counted as errors. */
   deadlineMs: number;
-  /** Tag mixed into Message-IDs so that runs and passes never repeat one. */
+  /**
+   * Tag mixed into Message-IDs so that runs and passes never repeat one: message i carries
+   * `Message-ID: <{tag}.{i, zero-padded}@load.example>` (see `messageId`).
+   */
   tag: string;
 };
 
@@ -47,19 +51,23 @@ export type LoadResult = {
   /** Connections that advertised PIPELINING (MAIL+RCPT+DATA sent as one group, RFC 2920). */
   pipelined: number;
   connectionsOpened: number;
+  /** Shared-clock time (shared-clock.ts) just before the first connection was opened. */
+  startedAtMs: number;
+  /** Per message index: shared-clock time the 2xx after its final dot arrived; NaN if it was not accepted. */
+  acceptedAtMs: Float64Array;
 };
 
 const CRLF = '\r\n';
 const LINE = 'The quick brown fox jumps over the lazy dog while the load generator keeps count';
 
-/** The header block of a load message, blank line included. The Message-ID is `<{id}@load.example>`. */
+/** The header block of a load message, blank line included. `id` is the Message-ID without angle brackets. */
 export function messageHeader(from: string, to: string, id: string): string {
   return (
     `From: Load Generator <${from}>${CRLF}` +
     `To: <${to}>${CRLF}` +
     `Subject: smtp-load ${id}${CRLF}` +
     `Date: Thu, 01 Jan 2026 00:00:00 +0000${CRLF}` +
-    `Message-ID: <${id}@load.example>${CRLF}` +
+    `Message-ID: <${id}>${CRLF}` +
     `MIME-Version: 1.0${CRLF}` +
     `Content-Type: text/plain; charset=us-ascii${CRLF}${CRLF}`
   );
@@ -82,7 +90,20 @@ export function messageBody(bytes: number): Buffer {
   return Buffer.from(parts.join(''), 'latin1');
 }
 
-/** A valid RFC 5322 message of exactly `size` bytes (or the header plus one line, if larger), CRLF, dot-safe. */
+/** The Message-ID (without angle brackets) of message `index` of a pass of `messages` tagged `tag`. */
+export function messageId(tag: string, index: number, messages: number): string {
+  return `${tag}.${String(index).padStart(String(messages).length, '0')}@load.example`;
+}
+
+/** The message index in a Message-ID made by `messageId` for `tag`, or undefined if it is not one of that pass. */
+export function messageIndex(tag: string, id: string): number | undefined {
+  const prefix = `${tag}.`;
+  if (!id.startsWith(prefix) || !id.endsWith('@load.example')) return undefined;
+  const digits = id.slice(prefix.length, id.length - '@load.example'.length);
+  return /^\d{1,9}$/.test(digits) ? Number(digits) : undefined;
+}
+
+/** A valid RFC 5322 message of exactly `size` bytes (or the header plus one line, if larger), CRLF, dot-safe. `id` as in messageHeader. */
 export function buildMessage(size: number, from: string, to: string, id: string): Buffer {
   const head = messageHeader(from, to, id);
   return Buffer.concat([Buffer.from(head, 'latin1'), messageBody(size - head.length)]);
@@ -91,28 +112,28 @@ export function buildMessage(size: number, from: string, to: string, id: string)
 /** A reply reader over one socket: frames CRLF lines into replies and hands them out in order. */
 class SmtpWire {
   readonly socket: net.Socket;
-  private buffered = '';
-  private lines: string[] = [];
-  private readonly replies: SmtpReply[] = [];
-  private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
+  #buffered = '';
+  #lines: string[] = [];
+  readonly #replies: SmtpReply[] = [];
+  #waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | undefined;
+  #failure: Error | undefined;
 
   constructor(socket: net.Socket, timeoutMs: number) {
     this.socket = socket;
     socket.setEncoding('latin1');
     // an idle timeout (re-armed by any traffic) is far cheaper than a timer per awaited reply
     socket.setTimeout(timeoutMs, () => this.fail(new Error(`no reply within ${timeoutMs} ms`)));
-    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('data', (chunk: string) => this.#onData(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => this.fail(new Error(err.code ?? err.message)));
     socket.on('close', () => this.fail(new Error('connection closed by server')));
   }
 
   read(): Promise<SmtpReply> {
-    const ready = this.replies.shift();
+    const ready = this.#replies.shift();
     if (ready) return Promise.resolve(ready);
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.#waiter = { resolve, reject };
     });
   }
 
@@ -121,33 +142,33 @@ class SmtpWire {
   }
 
   fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    const waiter = this.waiter;
-    this.waiter = undefined;
+    if (this.#failure) return;
+    this.#failure = err;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
     waiter?.reject(err);
     this.socket.destroy();
   }
 
-  private onData(chunk: string): void {
-    let text = this.buffered + chunk;
+  #onData(chunk: string): void {
+    let text = this.#buffered + chunk;
     let at = text.indexOf('\n');
     while (at !== -1) {
       const line = text.charCodeAt(at - 1) === 13 ? text.slice(0, at - 1) : text.slice(0, at);
       text = text.slice(at + 1);
-      this.lines.push(line);
+      this.#lines.push(line);
       if (line.charCodeAt(3) !== 45 /* '-' */) {
-        const reply: SmtpReply = { code: Number.parseInt(line.slice(0, 3), 10) || 0, lines: this.lines };
-        this.lines = [];
-        const waiter = this.waiter;
-        this.waiter = undefined;
+        const reply: SmtpReply = { code: Number.parseInt(line.slice(0, 3), 10) || 0, lines: this.#lines };
+        this.#lines = [];
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
         if (waiter) waiter.resolve(reply);
-        else this.replies.push(reply);
+        else this.#replies.push(reply);
       }
       at = text.indexOf('\n');
     }
     if (text.length > 4096) this.fail(new Error('reply line too long'));
-    this.buffered = text;
+    this.#buffered = text;
   }
 }
 
@@ -182,8 +203,8 @@ class SessionError extends Error {}
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const { host, port, domain, replyTimeoutMs } = options;
   const from = 'bench@load.example';
-  const idWidth = String(options.messages).length;
   const latencies = new Float64Array(options.messages);
+  const acceptedAtMs = new Float64Array(options.messages).fill(Number.NaN);
   const errors = new Map<string, number>();
   const bodies = new Map<number, Buffer>(); // by body length: headers differ by a byte or two per recipient
   const open = new Set<SmtpWire>();
@@ -200,7 +221,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 
   const sendMessage = (wire: SmtpWire, to: string, i: number): void => {
-    const head = messageHeader(from, to, `${options.tag}.${String(i).padStart(idWidth, '0')}`);
+    const head = messageHeader(from, to, messageId(options.tag, i, options.messages));
     const bodyLength = options.size - head.length;
     let body = bodies.get(bodyLength);
     if (!body) bodies.set(bodyLength, (body = messageBody(bodyLength)));
@@ -254,6 +275,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const end = await wire.read();
     if (end.code >= 200 && end.code < 300) {
       latencies[accepted++] = performance.now() - started;
+      acceptedAtMs[i] = sharedClockMs();
       return true;
     }
     noteError(describe('end of data', end));
@@ -311,6 +333,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 
   const cpu0 = process.cpuUsage();
+  const startedAtMs = sharedClockMs();
   const t0 = performance.now();
   const deadline = setTimeout(() => {
     expired = true;
@@ -335,6 +358,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     clientCpuPct: (clientCpuMs / elapsedMs) * 100,
     pipelined,
     connectionsOpened,
+    startedAtMs,
+    acceptedAtMs,
   };
 }
 

@@ -1,6 +1,7 @@
 // End-to-end SMTP load: Sluice against smtp-server baselines (discarding; fsync per message), same run, medians and ratios.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { fmt, intOption, median, tableLines } from './figures.ts';
 import { measureGreeting, runLoad, type LoadMode, type LoadResult } from './smtp-load-client.ts';
 import {
   HOST,
@@ -52,13 +53,6 @@ type Series = {
   errors: Map<string, number>;
   deliveryTimedOut: boolean;
 };
-
-function intOption(values: Record<string, unknown>, name: string, min: number, max: number): number {
-  const raw = values[name];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in ${min}..${max}, got ${String(raw)}`);
-  return n;
-}
 
 function parseOptions(): {
   connections: number;
@@ -123,15 +117,6 @@ let out: (line: string) => void = (line) => console.log(line);
 function note(line: string): void {
   console.error(line);
 }
-
-const median = (xs: (number | undefined)[]): number | undefined => {
-  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
-};
-
-const fmt = (x: number | undefined, digits = 0): string => (x === undefined ? '-' : x.toFixed(digits));
 
 async function onePass(
   target: RunningTarget,
@@ -279,8 +264,7 @@ function report(opts: ReturnType<typeof parseOptions>, series: Series[], greetin
     fmt(greeting.get(r.target), 2),
     !r.target.startsWith('sluice') ? '' : r.deliveryTimedOut ? `>${DELIVERY_LIMIT_MS / 1000} s` : `${fmt(r.deliveryLagMs)} ms`,
   ]);
-  const widths = header.map((h, k) => Math.max(h.length, ...table.map((row) => (row[k] ?? '').length)));
-  for (const row of [header, ...table]) out(row.map((c, k) => (k < 2 ? c.padEnd(widths[k] as number) : c.padStart(widths[k] as number))).join('  '));
+  for (const line of tableLines(header, table, 2)) out(line);
 
   const ratios: { target: TargetName; mode: LoadMode; msgsPerSec?: number; p50Ms?: number; p99Ms?: number }[] = [];
   for (const r of rows) {

@@ -24,6 +24,8 @@ export type RunningTarget = {
   mailboxes: string | undefined;
   /** Temp directory this bench created for the target (its output log, Sluice's data and config). */
   workDir: string;
+  /** Port of Sluice's management API when it was asked for (`TargetOptions.api`), for `queuedMessages`. */
+  apiPort: number | undefined;
   /** Last output of the child, shown when it fails. */
   output: () => string;
 };
@@ -34,7 +36,14 @@ export type TargetOptions = {
   /** Keep Sluice's default connection limits instead of raising them for a one-address load generator. */
   stockLimits: boolean;
   readyMs?: number;
+  /** Sluice only: relay mail for `domain` from 127.0.0.1 through an smtp connector to this smart host. */
+  outbound?: OutboundRoute;
+  /** Sluice only: start the management API on a free loopback port (its public /health tells the queue size). */
+  api?: boolean;
 };
+
+/** An smtp connector named `sink` for `domain`, delivering to `smartHost` (HOST:PORT) without TLS. */
+export type OutboundRoute = { domain: string; smartHost: string; maxConnections: number };
 
 /** Whether the Sluice CLI is present in this checkout. */
 export function sluiceAvailable(): boolean {
@@ -60,7 +69,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function command(name: TargetName, port: number, workDir: string): string[] {
+function command(name: TargetName, port: number, workDir: string, apiPort: number | undefined): string[] {
   switch (name) {
     case 'baseline':
       return ['--import', 'tsx', 'bench/baseline-smtp-server.ts', '--port', String(port)];
@@ -70,10 +79,11 @@ function command(name: TargetName, port: number, workDir: string): string[] {
       return ['--import', 'tsx', 'bench/baseline-smtp-server.ts', '--port', String(port), '--spool', workDir];
     case 'sluice':
     case 'sluice-agents':
-      // --no-api: the management API would otherwise bind a fixed port (8025) that a second run collides with
+      // --no-api unless asked for: the management API would otherwise bind a fixed port (8025) that a second run collides with
       return [
         'bin/sluice.mjs', 'serve', '--smtp', `${HOST}:${port}`, '--data', path.join(workDir, 'data'),
-        '--domain', 'example.com', '--no-api', '--config', path.join(workDir, 'config.json'),
+        '--domain', 'example.com', ...(apiPort === undefined ? ['--no-api'] : ['--api', `${HOST}:${apiPort}`]),
+        '--config', path.join(workDir, 'config.json'),
       ];
   }
 }
@@ -84,9 +94,18 @@ function command(name: TargetName, port: number, workDir: string): string[] {
  * limits are asked for. The baseline has no such limits at all.
  */
 function sluiceConfig(opts: TargetOptions): object {
-  if (opts.stockLimits) return {};
   const limit = Math.min(100_000, Math.max(200, opts.connections * 4));
-  return { smtp: { limits: { connections: limit, connectionsPerClient: limit, messagesPerConnection: 1_000_000 } } };
+  const smtp = opts.stockLimits ? {} : { limits: { connections: limit, connectionsPerClient: limit, messagesPerConnection: 1_000_000 } };
+  const out = opts.outbound;
+  if (out === undefined) return { smtp };
+  return {
+    smtp: { ...smtp, relayNetworks: ['127.0.0.1/32'] },
+    routing: {
+      connectors: [{ name: 'sink', type: 'smtp', addressSpaces: [out.domain], smartHosts: [out.smartHost], tls: 'none', maxConnections: out.maxConnections }],
+    },
+    // A deferral (a sink hiccup) is retried within the bench's wait instead of after the default 5 minutes.
+    delivery: { retry: { firstMs: 1000, maxMs: 5000 } },
+  };
 }
 
 /** The five agents of the `sluice-agents` target: one trivial handler per event, as a vendor would sign them. */
@@ -126,13 +145,16 @@ async function installBenchAgents(dataDir: string): Promise<void> {
 export async function startTarget(name: TargetName, opts: TargetOptions): Promise<RunningTarget> {
   const readyMs = opts.readyMs ?? 20_000;
   const port = await freePort();
+  const isSluice = name === 'sluice' || name === 'sluice-agents';
+  if (!isSluice && (opts.outbound !== undefined || opts.api)) throw new Error(`${name}: outbound and api are Sluice options`);
+  const apiPort = isSluice && opts.api ? await freePort() : undefined;
   const workDir = mkdtempSync(path.join(os.tmpdir(), `smtp-load-${name}-`));
-  if (name === 'sluice' || name === 'sluice-agents') writeFileSync(path.join(workDir, 'config.json'), JSON.stringify(sluiceConfig(opts)));
+  if (isSluice) writeFileSync(path.join(workDir, 'config.json'), JSON.stringify(sluiceConfig(opts)));
   if (name === 'sluice-agents') await installBenchAgents(path.join(workDir, 'data'));
   // output goes to a file, not a pipe, so that the bench process spends no CPU draining a server's log
   const logFile = path.join(workDir, 'output.log');
   const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, command(name, port, workDir), {
+  const child = spawn(process.execPath, command(name, port, workDir, apiPort), {
     cwd: REPO_ROOT,
     stdio: ['ignore', logFd, logFd],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -143,12 +165,13 @@ export async function startTarget(name: TargetName, opts: TargetOptions): Promis
     name,
     port,
     child,
-    mailboxes: name === 'sluice' || name === 'sluice-agents' ? path.join(workDir, 'data', 'mailboxes') : undefined,
+    mailboxes: isSluice ? path.join(workDir, 'data', 'mailboxes') : undefined,
     workDir,
+    apiPort,
     output: () => tail(logFile, 4000),
   };
   const t0 = performance.now();
-  while (!(await accepts(port))) {
+  while (!(await accepts(port)) || (apiPort !== undefined && !(await accepts(apiPort)))) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const out = target.output();
       await stopTarget(target);
@@ -177,7 +200,8 @@ function tail(file: string, bytes: number): string {
   }
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether 127.0.0.1:`port` accepts a TCP connection now. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: HOST, port });
     socket.once('connect', () => {
@@ -281,6 +305,19 @@ export async function waitForDelivery(
     delivered = countDelivered(mailboxes, domain);
   }
   return { lagMs: performance.now() - t0, atStart, delivered };
+}
+
+/** Messages in a Sluice target's queue (spool), from its API's public /health; undefined without the API or on error. */
+export async function queuedMessages(target: RunningTarget): Promise<number | undefined> {
+  if (target.apiPort === undefined) return undefined;
+  try {
+    const res = await fetch(`http://${HOST}:${target.apiPort}/health`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as { queue?: { messages?: unknown } };
+    return typeof body.queue?.messages === 'number' ? body.queue.messages : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
