@@ -86,6 +86,8 @@ export const ReceiveVerdictSchema = v.variant('verdict', [ContinueSchema, Reject
 export const RecipientEditSchema = v.variant('op', [
   v.object({ op: v.literal('add'), address: Address }),
   v.object({ op: v.literal('remove'), address: Address }),
+  /** Deliver to `to` instead, keeping the recipient's NOTIFY and ORCPT (its DSNs still name the original). */
+  v.object({ op: v.literal('rewrite'), address: Address, to: Address }),
   /** Route this recipient to a named connector or host, whatever its domain says. */
   v.object({ op: v.literal('override'), address: Address, route: v.pipe(v.string(), v.minLength(1), v.maxLength(255)) }),
   /**

@@ -79,6 +79,15 @@ export function proceed(edits: { headers?: HeaderEdit[]; recipients?: RecipientE
 }
 
 /**
+ * Routing: a recipient edit that delivers to `to` instead of `address`, keeping its NOTIFY and ORCPT.
+ * @example
+ * return proceed({ recipients: [rewrite('old@example.com', 'new@example.com')] });
+ */
+export function rewrite(address: string, to: string): RecipientEdit {
+  return { op: 'rewrite', address, to };
+}
+
+/**
  * Routing: a recipient edit that splits `addresses` off into a copy of the message of their own,
  * categorized again from the start (so each copy can get its own edits and routes).
  * @example

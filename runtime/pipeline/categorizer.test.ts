@@ -142,6 +142,7 @@ const ROUTER: TestAgent = {
       if (subject === 'quarantine me') return { verdict: 'quarantine', reason: 'looks bad' };
       if (subject === 'defer me' && !globalThis.deferred) { globalThis.deferred = true; return { verdict: 'defer', delayMs: 1000, reason: 'scanner busy' }; }
       if (subject === 'copy') return { verdict: 'continue', recipients: [{ op: 'add', address: 'dave@example.com' }] };
+      if (subject === 'rewrite') return { verdict: 'continue', recipients: [{ op: 'rewrite', address: 'alice@example.com', to: 'info@example.com' }] };
     },
     onResolvedMessage(e) {
       const subject = (e.message.headers.find((h) => h.name.toLowerCase() === 'subject') || {}).value || '';
@@ -286,6 +287,22 @@ test('a routing agent forks recipients into a copy of their own, categorized aga
       const all = await send(s, 'sender@example.org', ['dave@example.com', 'alice@example.com']);
       await s.waitForMail('example.com', 'dave', 1);
       assert.deepEqual((await s.tracking.search({ queueId: all, event: 'FORK' })), [], 'forking every recipient does not copy the message');
+    },
+    { recipients: RECIPIENTS },
+  );
+});
+
+test('a routing agent rewrites a recipient: the new address is resolved (an alias here) and keeps the original NOTIFY and ORCPT', async () => {
+  await withServer(
+    async (s) => {
+      const key = await trustedVendor(s.trust, s.agents, ['acme']);
+      await installEnabled(s.agents, ROUTER, key);
+      await send(s, 'sender@example.org', ['alice@example.com NOTIFY=SUCCESS ORCPT=rfc822;alice@example.com'], 'Subject: rewrite\r\n\r\nbody\r\n');
+      await s.waitForMail('example.com', 'carol', 1);
+      assert.deepEqual(await s.mailbox('example.com', 'alice'), []);
+      const [report] = await s.waitForMail('example.org', 'sender', 1);
+      const text = report!.toString('latin1');
+      assert.match(text, /Original-Recipient: rfc822; alice@example\.com\r\nFinal-Recipient: rfc822; carol@example\.com\r\nAction: delivered/);
     },
     { recipients: RECIPIENTS },
   );

@@ -213,6 +213,18 @@ export class Categorizer {
         out = out.filter((w) => !group.includes(w));
       } else if (edit.op === 'add') {
         if (!out.some((w) => lower(w.address) === lower(edit.address))) out = [...out, { address: edit.address }];
+      } else if (edit.op === 'rewrite') {
+        const at = out.findIndex((w) => lower(w.address) === lower(edit.address));
+        if (at === -1) {
+          this.#d.log('warn', 'agent.rewrite.unknown-recipient', { event, recipient: edit.address });
+          continue;
+        }
+        // A new address: resolved and routed afresh, still answering for the envelope recipient it came from.
+        const was = out[at]!;
+        const next: Working = { address: edit.to };
+        if (was.from !== undefined) next.from = was.from;
+        out = out.filter((w, i) => i !== at && lower(w.address) !== lower(edit.to));
+        out.splice(Math.min(at, out.length), 0, next);
       } else if (edit.op === 'remove') {
         out = out.filter((w) => lower(w.address) !== lower(edit.address));
       } else {

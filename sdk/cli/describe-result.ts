@@ -11,7 +11,7 @@ export function describeVerdict(result: ChainResult): string {
     case 'continue': {
       const edits = (result.headers ?? []).map((e) => (e.op === 'remove' ? `-${e.name}` : `${e.op === 'add' ? '+' : '='}${e.name}: ${e.value}`));
       const rcpts = (result.recipients ?? []).map((e) =>
-        e.op === 'add' ? `+rcpt:${e.address}` : e.op === 'remove' ? `-rcpt:${e.address}` : e.op === 'fork' ? `fork:${e.addresses.join(',')}` : `rcpt:${e.address}->${e.route}`,
+        e.op === 'add' ? `+rcpt:${e.address}` : e.op === 'remove' ? `-rcpt:${e.address}` : e.op === 'fork' ? `fork:${e.addresses.join(',')}` : e.op === 'rewrite' ? `rcpt:${e.address}=>${e.to}` : `rcpt:${e.address}->${e.route}`,
       );
       return ['continue', ...edits, ...rcpts].join(' ');
     }
