@@ -18,6 +18,7 @@ import { Categorizer } from './pipeline/categorizer.ts';
 import { RoutingChain } from './pipeline/routing-chain.ts';
 import { LinkState } from './pipeline/link-state.ts';
 import { QueueAdmin } from './pipeline/queue-admin.ts';
+import { BodyStore } from './pipeline/body-store.ts';
 import { TrackingLog } from './tracking/tracking-log.ts';
 import { buildConnectors } from './pipeline/build-connectors.ts';
 import { QueueRunner } from './pipeline/queue-runner.ts';
@@ -200,12 +201,14 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       for (const c of connectors) await c.close?.();
     });
     const routingAgents = new RoutingChain(agents, sandbox.driver, log);
+    const bodies = new BodyStore(join(dataDir, 'spool', 'bodies'));
     const links = new LinkState({ file: join(dataDir, 'queues.json'), downAfter: config.delivery.linkDownAfter, retryMs: config.delivery.linkRetryMs });
     await links.open();
     const runner = new QueueRunner({
       spool,
       categorizer: new Categorizer({ resolver: recipients, router, agents: routingAgents, track, log }),
       router,
+      bodies,
       agents: routingAgents,
       connectors,
       links,
@@ -223,7 +226,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     });
     runner.start();
     cleanups.push(() => runner.stop());
-    const queue = new QueueAdmin({ spool, links, reports: { hostname, newId: newQueueId }, track, kick: () => runner.kick() });
+    const queue = new QueueAdmin({ spool, links, reports: { hostname, newId: newQueueId }, track, kick: () => runner.kick(), bodies });
 
     let api: ApiServer | null = null;
     let adminToken = { tokenFile: '', created: false };

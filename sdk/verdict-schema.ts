@@ -98,6 +98,13 @@ export const RecipientEditSchema = v.variant('op', [
 ]);
 
 /**
+ * A replacement message body, base64 (bounded by what a sandbox may answer: 64 Ki characters).
+ * @example
+ * v.is(BodySchema, btoa('This message was removed by policy.\r\n')); // true
+ */
+export const BodySchema = v.pipe(v.string(), v.maxLength(65_536), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'), v.check((s) => s.length % 4 === 0, 'base64 (a multiple of 4 characters)'));
+
+/**
  * @example
  * v.is(RoutingVerdictSchema, { verdict: 'defer', delayMs: 60000, reason: 'Scanner busy' }); // true
  */
@@ -106,6 +113,8 @@ export const RoutingVerdictSchema = v.variant('verdict', [
     verdict: v.literal('continue'),
     headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
     recipients: v.optional(v.pipe(v.array(RecipientEditSchema), v.maxLength(1000))),
+    /** A new body (everything after the header section), base64; the last agent that sets one wins. */
+    body: v.optional(BodySchema),
   }),
   /** Put the message back and try this stage again later. */
   v.object({ verdict: v.literal('defer'), delayMs: v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(7 * 24 * 3600_000)), reason: Text }),

@@ -74,7 +74,7 @@ export function removeHeader(name: string): HeaderEdit {
  * @example
  * return proceed({ recipients: [{ op: 'override', address: 'ceo@example.com', route: 'secure-gateway' }] });
  */
-export function proceed(edits: { headers?: HeaderEdit[]; recipients?: RecipientEdit[] } = {}): Extract<RoutingVerdict, { verdict: 'continue' }> {
+export function proceed(edits: { headers?: HeaderEdit[]; recipients?: RecipientEdit[]; body?: string } = {}): Extract<RoutingVerdict, { verdict: 'continue' }> {
   return { verdict: 'continue', ...edits };
 }
 

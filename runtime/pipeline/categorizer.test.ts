@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simpleParser } from 'mailparser';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
 import { installEnabled, trustedVendor, type TestAgent } from '../testing/agent-kit.ts';
@@ -149,6 +151,8 @@ const ROUTER: TestAgent = {
       if (subject === 'reroute') return { verdict: 'continue', recipients: [{ op: 'override', address: 'alice@example.com', route: 'nowhere.invalid:2' }, { op: 'remove', address: 'bob@example.com' }] };
     },
     onRoutedMessage(e) {
+      const subject = (e.message.headers.find((h) => h.name.toLowerCase() === 'subject') || {}).value || '';
+      if (subject === 'replace body') return { verdict: 'continue', headers: [{ op: 'set', name: 'Subject', value: 'replaced' }], body: 'VGhpcyBtZXNzYWdlIHdhcyByZXBsYWNlZCBieSBwb2xpY3kuClNlY29uZCBsaW5lLgo=' /* base64 of two lines ending in bare LF */ };
       return { verdict: 'continue', headers: [{ op: 'add', name: 'X-Routed', value: e.message.recipients.map((r) => r.address + '=' + r.nextHop).join(' ') }, { op: 'remove', name: 'Received' }] };
     },
     onCategorizedMessage() {}
@@ -303,6 +307,23 @@ test('a routing agent rewrites a recipient: the new address is resolved (an alia
       const [report] = await s.waitForMail('example.org', 'sender', 1);
       const text = report!.toString('latin1');
       assert.match(text, /Original-Recipient: rfc822; alice@example\.com\r\nFinal-Recipient: rfc822; carol@example\.com\r\nAction: delivered/);
+    },
+    { recipients: RECIPIENTS },
+  );
+});
+
+test('a routing agent replaces the body: the mailbox gets the old headers (edited) with the new body, CRLF only; the stored replacement goes when the message does', async () => {
+  await withServer(
+    async (s) => {
+      const key = await trustedVendor(s.trust, s.agents, ['acme']);
+      await installEnabled(s.agents, ROUTER, key);
+      await send(s, 'sender@example.org', ['alice@example.com'], 'Subject: replace body\r\nMessage-ID: <rb@client.test>\r\n\r\nsecret original body\r\n');
+      const [m] = await s.waitForMail('example.com', 'alice', 1);
+      const text = m!.toString('latin1');
+      assert.match(text, /\r\nSubject: replaced\r\nMessage-ID: <rb@client\.test>\r\n\r\nThis message was replaced by policy\.\r\nSecond line\.\r\n$/);
+      assert.ok(!text.includes('secret original body'));
+      await until('the spool to drain', () => (s.spool.stats().messages === 0 ? true : undefined));
+      await until('the replacement body to be removed', async () => ((await readdir(join(s.dataDir, 'spool', 'bodies'))).length === 0 ? true : undefined));
     },
     { recipients: RECIPIENTS },
   );

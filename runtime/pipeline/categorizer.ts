@@ -20,7 +20,7 @@ import type { RoutingChain, RoutingEventName } from './routing-chain.ts';
 export type ForkGroup = { address: string; from?: number }[];
 
 export type Categorized =
-  | { kind: 'routed'; routed: RoutedRecipient[]; headerEdits: HeaderEdit[]; forks: ForkGroup[] }
+  | { kind: 'routed'; routed: RoutedRecipient[]; headerEdits: HeaderEdit[]; forks: ForkGroup[]; body?: Uint8Array }
   /** Try categorization again: after `delayMs`, or by the retry schedule when absent (an agent failed). */
   | { kind: 'defer'; delayMs?: number; reason: string; crashed: boolean }
   | { kind: 'delete'; reason: string; agent: string | null }
@@ -63,6 +63,7 @@ export class Categorizer {
     const base = { queueId: envelope.id, ...(messageId !== undefined ? { messageId } : {}), sender: envelope.sender };
     const headerEdits: HeaderEdit[] = [];
     const forks: ForkGroup[] = [];
+    let newBody: string | undefined;
     const body = (): string => Buffer.from(message).toString('base64');
 
     // Envelope recipients still to be delivered (those final in an older state stay as they are).
@@ -96,6 +97,7 @@ export class Categorizer {
         case 'continue':
           if (result.headers) headerEdits.push(...this.#allowed(envelope.id, result.headers));
           if (result.recipients) work = this.#applyRecipientEdits(work, result.recipients, event, forks);
+          if (result.body !== undefined) newBody = result.body;
           return null;
         case 'defer':
           return { kind: 'defer', delayMs: v.delayMs, reason: v.reason, crashed: false };
@@ -132,6 +134,7 @@ export class Categorizer {
       kind: 'routed',
       headerEdits,
       forks,
+      ...(newBody !== undefined ? { body: crlf(Buffer.from(newBody, 'base64')) } : {}),
       routed: work.map((w): RoutedRecipient => {
         const r: RoutedRecipient = {
           address: w.address,
@@ -290,4 +293,10 @@ function applyEditsToFields(fields: readonly HeaderField[], edits: readonly Head
 /** `vendor/agent` from a sandbox id `vendor/agent.<generation>`. */
 function agentName<T extends string | null>(runId: T): T {
   return (runId === null ? null : runId.replace(/\.\d+$/, '')) as T;
+}
+
+/** Line ends as SMTP wants them: a bare LF or CR in an agent's body becomes CRLF. */
+function crlf(bytes: Uint8Array): Uint8Array {
+  const text = Buffer.from(bytes).toString('latin1');
+  return new Uint8Array(Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'latin1'));
 }

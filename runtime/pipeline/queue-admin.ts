@@ -11,6 +11,7 @@ import type { TrackingEntry } from '../tracking/index.ts';
 import type { LinkState } from './link-state.ts';
 import { sendReports, type ReportDeps } from './delivery-reports.ts';
 import { HELD_UNTIL } from './queue-runner.ts';
+import type { BodyStore } from './body-store.ts';
 
 export type QueueKind = 'submission' | 'delivery' | 'poison' | 'quarantine';
 
@@ -73,6 +74,8 @@ export interface QueueAdminDeps {
   track: (entry: TrackingEntry) => void;
   /** Tells the queue runner something became due. */
   kick: () => void;
+  /** Bodies replaced by routing agents: a deleted message's goes with it. */
+  bodies?: BodyStore;
   now?: () => number;
   leaseMs?: number;
 }
@@ -105,10 +108,10 @@ function summary(m: SpooledMessage): MessageSummary {
 }
 
 export class QueueAdmin {
-  readonly #d: Required<QueueAdminDeps>;
+  readonly #d: Required<Omit<QueueAdminDeps, 'bodies'>> & Pick<QueueAdminDeps, 'bodies'>;
 
   constructor(deps: QueueAdminDeps) {
-    this.#d = { now: Date.now, leaseMs: 60_000, ...deps };
+    this.#d = { now: Date.now, leaseMs: 60_000, bodies: undefined, ...deps };
   }
 
   queues(): QueueSummary[] {
@@ -229,6 +232,7 @@ export class QueueAdmin {
         await sendReports({ ...this.#d.reports, spool: this.#d.spool, track: this.#d.track }, envelope, original, notices, now);
       }
       await this.#d.spool.complete(claim.lease);
+      await this.#d.bodies?.remove(id).catch(() => {});
       this.#d.track({ at: now, event: 'DELETE', queueId: id, sender: envelope.sender, recipients: envelope.recipients.map((r) => r.address), reply: ndr ? 'deleted by the administrator, with a non-delivery report' : 'deleted by the administrator, without a report' });
     } catch (err) {
       throw err instanceof QueueAdminError ? err : new QueueAdminError('SPOOL', `could not delete ${id}: ${(err as Error).message}`);

@@ -21,6 +21,8 @@ import { splitAddress } from '../routing/address-key.ts';
 import { Categorizer, messageIdOf, type ForkGroup } from './categorizer.ts';
 import type { RoutingChain } from './routing-chain.ts';
 import type { Router } from '../routing/router.ts';
+import type { BodyStore } from './body-store.ts';
+import { headerSectionEnd } from '../message/headers.ts';
 import type { LinkState } from './link-state.ts';
 import { sendReports, type Notice, type ReportDeps } from './delivery-reports.ts';
 import { DEFAULT_RETRY, isExpired, retryDelay, type RetryPolicy } from './retry-schedule.ts';
@@ -34,6 +36,8 @@ export interface QueueRunnerOptions {
   categorizer: Categorizer;
   /** Routes pending recipients again at every attempt, so a changed route applies to mail already queued. */
   router: Router;
+  /** Where bodies replaced by routing agents are kept. */
+  bodies: BodyStore;
   agents: RoutingChain;
   connectors: readonly Connector[];
   links: LinkState;
@@ -118,6 +122,10 @@ export class QueueRunner {
   }
 
   start(): void {
+    // Bodies of messages that left the spool just before a crash.
+    void this.#o.bodies
+      .sweep(new Set(this.#o.spool.list().map((m) => m.envelope.id)))
+      .catch((err: unknown) => this.#o.log('warn', 'queue.body-sweep-failed', { error: String((err as Error)?.message ?? err) }));
     this.#unsubscribe = this.#o.spool.subscribe(() => this.#gather());
     this.#poll = setInterval(() => this.kick(), this.#o.pollMs);
     this.#poll.unref?.();
@@ -306,7 +314,22 @@ export class QueueRunner {
             await this.#save(claim, { ...state, attempts: state.attempts + 1, nextAttemptAt: now + retryDelay(state.attempts + 1, this.#o.retry) });
             return null;
           }
-          current = { ...state, stage: 'categorized', routed: result.routed, ...(result.headerEdits.length > 0 ? { headerEdits: result.headerEdits } : {}) };
+          if (result.body !== undefined) {
+            try {
+              await this.#o.bodies.put(envelope.id, result.body);
+            } catch (err) {
+              this.#o.log('error', 'queue.body-store-failed', { id: envelope.id, error: String((err as Error)?.message ?? err) });
+              await this.#save(claim, { ...state, attempts: state.attempts + 1, nextAttemptAt: now + retryDelay(state.attempts + 1, this.#o.retry) });
+              return null;
+            }
+          }
+          current = {
+            ...state,
+            stage: 'categorized',
+            routed: result.routed,
+            ...(result.headerEdits.length > 0 ? { headerEdits: result.headerEdits } : {}),
+            ...(result.body !== undefined ? { bodyReplaced: true as const } : {}),
+          };
           result.routed.forEach((r, i) => {
             if (r.status.state === 'failed') failedNow.push(i);
           });
@@ -326,6 +349,16 @@ export class QueueRunner {
       const edited = applyHeaderEdits(original, current.headerEdits);
       if (edited.ok) message = concatBytes(edited.message);
       else this.#o.log('warn', 'agent.header-edit.refused', { id: envelope.id, error: edited.error });
+    }
+    if (current.bodyReplaced) {
+      try {
+        message = withBody(message, await this.#o.bodies.get(envelope.id));
+      } catch (err) {
+        // Never deliver the old body in its place: wait until the replacement can be read.
+        this.#o.log('error', 'queue.body-read-failed', { id: envelope.id, error: String((err as Error)?.message ?? err) });
+        await this.#save(claim, { ...current, attempts: current.attempts + 1, nextAttemptAt: now + retryDelay(current.attempts + 1, this.#o.retry) });
+        return null;
+      }
     }
     return { claim, state: { ...current, routed }, message, original, messageId, outcomes: new Map(), failedNow, hopsLeft: 0 };
   }
@@ -493,6 +526,7 @@ export class QueueRunner {
   async #finish(claim: Claim): Promise<boolean> {
     try {
       await this.#o.spool.complete(claim.lease);
+      await this.#o.bodies.remove(claim.envelope.id).catch(() => {}); // else swept at the next start
       return true;
     } catch (err) {
       const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
@@ -550,4 +584,12 @@ function summarize(state: DeliveryState): RecipientStatus[] {
     const last = mine[mine.length - 1]!.status;
     return last.state === 'delivered' ? last : { state: 'pending' };
   });
+}
+
+/** `message` with everything after its header section replaced by `body`. */
+function withBody(message: Uint8Array, body: Uint8Array): Uint8Array {
+  const { fieldsEnd, bodyStart } = headerSectionEnd(message);
+  const head = message.subarray(0, fieldsEnd);
+  const blank = bodyStart > fieldsEnd ? message.subarray(fieldsEnd, bodyStart) : new TextEncoder().encode('\r\n');
+  return concatBytes([head, blank, body]);
 }

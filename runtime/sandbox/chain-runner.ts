@@ -45,6 +45,7 @@ export async function runChainWith(
   // Edits of agents that continue accumulate in chain order; a terminal verdict discards them.
   const headers: HeaderEdit[] = [];
   const recipients: RecipientEdit[] = [];
+  let body: string | undefined;
   for (const link of chain) {
     beforeStep(link.agentId, steps);
     const started = performance.now();
@@ -62,10 +63,12 @@ export async function runChainWith(
     if (step.outcome === 'ok' && verdict?.verdict === 'continue') {
       if (verdict.headers) headers.push(...verdict.headers);
       if (verdict.recipients) recipients.push(...verdict.recipients);
+      if (verdict.body !== undefined) body = verdict.body;
     }
   }
   const result: ChainResult = { verdict: CONTINUE, decidedBy: null, steps };
   if (headers.length > 0) result.headers = headers;
   if (recipients.length > 0) result.recipients = recipients;
+  if (body !== undefined) result.body = body;
   return result;
 }

@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot';
 import { isRecord, keyCount } from './shape-check.ts';
-import { HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
+import { BodySchema, HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
 import { AGENT_ID_PATTERN, HostMessageSchema, type ChainResult, type HostMessage, type Step } from './protocol.ts';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
 
@@ -36,8 +36,9 @@ export function checkChainMessage(value: unknown): ChainMessage | undefined {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) return undefined;
   const result = value.result;
   if (!isRecord(result)) return undefined;
-  const { verdict, decidedBy, steps, headers, recipients } = result;
-  if (keyCount(result) !== 3 + (Object.hasOwn(result, 'headers') ? 1 : 0) + (Object.hasOwn(result, 'recipients') ? 1 : 0)) return undefined;
+  const { verdict, decidedBy, steps, headers, recipients, body } = result;
+  const optional = ['headers', 'recipients', 'body'].filter((k) => Object.hasOwn(result, k)).length;
+  if (keyCount(result) !== 3 + optional) return undefined;
   if (decidedBy !== null && !isAgentId(decidedBy)) return undefined;
   if (!Array.isArray(steps)) return undefined;
   for (const step of steps) if (!isStep(step)) return undefined;
@@ -59,6 +60,10 @@ export function checkChainMessage(value: unknown): ChainMessage | undefined {
     if (!parsed.success) return undefined;
     checked.recipients = parsed.output;
   } else if (Object.hasOwn(result, 'recipients')) return undefined;
+  if (body !== undefined) {
+    if (!v.is(BodySchema, body)) return undefined;
+    checked.body = body;
+  } else if (Object.hasOwn(result, 'body')) return undefined;
   return { type: 'chain', id, result: checked };
 }
 

@@ -1,7 +1,7 @@
 /** Messages between the server and a sandbox host process (valibot schemas, both sides), the host's black box, and the driver interface. */
 import * as v from 'valibot';
 import { SandboxVerdictSchema } from './sandbox-verdict.ts';
-import { HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
+import { BodySchema, HeaderEditSchema, RecipientEditSchema } from '../../sdk/verdict-schema.ts';
 
 const Id = v.pipe(v.number(), v.integer(), v.minValue(0));
 /** What an agent id looks like (also checked by hand on the hot paths, host-message-check.ts and host-frame-check.ts). */
@@ -38,6 +38,8 @@ export const ChainResultSchema = v.object({
   headers: v.optional(v.array(HeaderEditSchema)),
   /** When a routing chain continued: the recipient edits of every agent that returned some, in chain order. */
   recipients: v.optional(v.array(RecipientEditSchema)),
+  /** When a routing chain continued: the last body replacement an agent returned (base64). */
+  body: v.optional(BodySchema),
 });
 export type ChainResult = v.InferOutput<typeof ChainResultSchema>;
 

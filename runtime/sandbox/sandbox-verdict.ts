@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import {
+  BodySchema,
   DeliveryResultSchema,
   DisconnectSchema,
   HeaderEditSchema,
@@ -30,6 +31,7 @@ export const SandboxVerdictSchema = v.variant('verdict', [
     verdict: v.literal('continue'),
     headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
     recipients: v.optional(v.pipe(v.array(RecipientEditSchema), v.maxLength(1000))),
+    body: v.optional(BodySchema),
   }),
   RejectSchema,
   TempfailSchema,

@@ -40,6 +40,8 @@ export const DeliveryStateSchema = v.object({
   stage: v.optional(v.picklist(['categorized'])),
   /** After categorization: the recipients delivery works on. */
   routed: v.optional(v.array(RoutedRecipientSchema)),
+  /** A routing agent replaced the body: the new one is in the pipeline's body store, used at delivery. */
+  bodyReplaced: v.optional(v.literal(true)),
   /** Header edits of routing agents, applied to the stored message at delivery. */
   headerEdits: v.optional(v.array(HeaderEditSchema)),
   /** Times processing this message crashed a sandbox host or the categorizer. */
