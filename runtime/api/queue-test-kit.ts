@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ConfigInput } from '../config/schema.ts';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
+import { until } from '../testing/until.ts';
 
 export interface QueueServer extends TestServer {
   /** `http://127.0.0.1:<port>` */
@@ -81,16 +82,7 @@ export async function breakMailbox(s: TestServer, domain: string, local: string)
   return join(dir, 'new');
 }
 
-/** Polls `probe` until it returns something other than undefined (or throws after `timeoutMs`). */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../testing/until.ts';
 
 /** Waits until the message was tried and deferred (it has a last reply and waits for its next attempt). */
 export function deferred(s: TestServer, id: string): Promise<string> {

@@ -9,6 +9,7 @@ import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
 import { installEnabled, trustedVendor, type TestAgent } from '../testing/agent-kit.ts';
 import type { ConfigInput } from '../config/schema.ts';
 import type { TrackingEntry } from '../tracking/index.ts';
+import { until } from '../testing/until.ts';
 
 async function withServer(fn: (s: TestServer) => Promise<void>, config: ConfigInput = {}): Promise<void> {
   const server = await startTestServer(config);
@@ -41,15 +42,6 @@ async function send(s: TestServer, from: string, rcpts: string[], body = 'Subjec
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function tracked(s: TestServer, queueId: string, event: TrackingEntry['event']): Promise<TrackingEntry[]> {
   return until(`${event} for ${queueId}`, async () => {

@@ -38,16 +38,7 @@ export async function sendMail(port: number, from: string, rcpts: readonly strin
   }
 }
 
-/** Polls `probe` until it returns something other than undefined; throws naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+export { until } from '../testing/until.ts';
 
 /** One group of delivery-status fields, names lowercased, folded lines unfolded. */
 export type StatusFields = Map<string, string>;

@@ -12,6 +12,7 @@ import { tsEntryCommand } from '../platform/runtime-info.ts';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
 import { JournalStore } from '../spool/journal-store.ts';
 import type { DeliveryState } from '../spool/store.ts';
+import { until } from '../testing/until.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ENTRY = join(ROOT, 'runtime/testing/serve-entry.ts');
@@ -29,16 +30,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls `probe` until it returns something other than undefined. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
+export { until } from '../testing/until.ts';
 
 /** A running `sluice serve`; every output line goes to the shared `log`, prefixed with the label. */
 export class ServerChild {
