@@ -418,3 +418,34 @@ test('mail queued for a route that changed while the server was down goes out by
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a second Sluice is the receiving MTA: relayed through a smart-host connector, delivered into its Maildir with both trace fields, bounced back across both for an unknown user', async () => {
+  const senderPort = await closedPort();
+  const receiver = await startTestServer({
+    hostname: 'mx.partner.test',
+    domains: ['partner.test'],
+    recipients: { mailboxes: ['known@partner.test'] },
+    routing: { connectors: [{ name: 'back', type: 'smtp', addressSpaces: ['example.org'], smartHosts: [`127.0.0.1:${senderPort}`], tls: 'opportunistic' }] },
+  });
+  const sender = await startTestServer({
+    smtp: { listen: `127.0.0.1:${senderPort}`, relayNetworks: ['127.0.0.1/32'] },
+    routing: { connectors: [{ name: 'partner', type: 'smtp', addressSpaces: ['partner.test'], smartHosts: [`127.0.0.1:${receiver.port}`], tls: 'opportunistic' }] },
+  });
+  try {
+    await sendMail(sender.port, 'sender@example.org', ['known@partner.test', 'unknown@partner.test'], 'Subject: across\r\nMessage-ID: <across@test>\r\n\r\nhello\r\n');
+    const [m] = await receiver.waitForMail('partner.test', 'known', 1, 20_000);
+    const text = m!.toString('latin1');
+    assert.match(text, /^Return-Path: <sender@example\.org>\r\nReceived: from mx\.test /, 'the receiver traced the hop from us');
+    assert.match(text, /\r\nReceived: from client\.test [\s\S]*by mx\.test \(Sluice\)/, 'our own trace field travelled with it');
+    assert.match(text, /with ESMTPS/, 'opportunistic STARTTLS was used between the two');
+    // The receiver accepted both (no RCPT validation), bounces the unknown one, and routes the report back to us.
+    const [report] = await sender.waitForMail('example.org', 'sender', 1, 20_000);
+    const bounce = report!.toString('latin1');
+    assert.match(bounce, /Final-Recipient: rfc822; unknown@partner\.test\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    assert.match(bounce, /Reporting-MTA: dns; mx\.partner\.test/);
+    assert.match(bounce, /^Return-Path: <>\r\n/);
+  } finally {
+    await sender.stop();
+    await receiver.stop();
+  }
+});
