@@ -19,6 +19,7 @@ import { RoutingChain } from './pipeline/routing-chain.ts';
 import { LinkState } from './pipeline/link-state.ts';
 import { QueueAdmin } from './pipeline/queue-admin.ts';
 import { BodyStore } from './pipeline/body-store.ts';
+import { CrashMarks } from './pipeline/crash-marks.ts';
 import { TrackingLog } from './tracking/tracking-log.ts';
 import { buildConnectors } from './pipeline/build-connectors.ts';
 import { QueueRunner } from './pipeline/queue-runner.ts';
@@ -202,6 +203,8 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     });
     const routingAgents = new RoutingChain(agents, sandbox.driver, log);
     const bodies = new BodyStore(join(dataDir, 'spool', 'bodies'));
+    const marks = new CrashMarks(join(dataDir, 'spool', 'categorizing.marks'));
+    cleanups.push(() => marks.close());
     const links = new LinkState({ file: join(dataDir, 'queues.json'), downAfter: config.delivery.linkDownAfter, retryMs: config.delivery.linkRetryMs });
     await links.open();
     const runner = new QueueRunner({
@@ -209,6 +212,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       categorizer: new Categorizer({ resolver: recipients, router, agents: routingAgents, track, log }),
       router,
       bodies,
+      marks,
       agents: routingAgents,
       connectors,
       links,
@@ -224,7 +228,7 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
       // Deferred mail becomes due on its own; look at least as often as the shortest retry.
       pollMs: Math.min(1000, config.delivery.retry.firstMs),
     });
-    runner.start();
+    await runner.start();
     cleanups.push(() => runner.stop());
     const queue = new QueueAdmin({ spool, links, reports: { hostname, newId: newQueueId }, track, kick: () => runner.kick(), bodies });
 

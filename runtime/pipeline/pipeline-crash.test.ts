@@ -283,3 +283,45 @@ test('SIGKILL during outbound delivery loses nothing, and what was recorded deli
     await peer.close();
   }
 });
+
+test('a message the server process keeps dying on while categorizing it goes to the poison queue after poisonAfter crashes; the rest is delivered', async () => {
+  await withCrashRun(async (dir, log, children) => {
+    const dataDir = join(dir, 'data');
+    const setup = await startTestServer({ dataDir, domains: ['example.com'] });
+    try {
+      await installEnabled(setup.agents, slowRouter('acme/slow'), await trustedVendor(setup.trust, setup.agents, ['acme']));
+    } finally {
+      await setup.stop();
+    }
+    const port = await freePort();
+    const config = await writeConfig(dir, { hostname: 'mx.test', domains: ['example.com'], delivery: { poisonAfter: 2, retry: { firstMs: 500, maxMs: 1000 } } });
+    const args = ['--config', config, '--data', dataDir, '--smtp', `127.0.0.1:${port}`, '--no-api'];
+    const deadly: Outgoing = { messageId: 'deadly@crash.test', from: 'sender@example.com', rcpts: ['victim@example.com'], headers: ['X-Slow: yes'] };
+    const fine: Outgoing = { messageId: 'fine@crash.test', from: 'sender@example.com', rcpts: ['fine@example.com'], headers: [] };
+
+    let child = new ServerChild('run-1', args, log);
+    children.push(child);
+    await child.waitUntilListening(port);
+    const [deadlyId] = await sendAll(port, [deadly]);
+    // Two runs die while the agent spins on it (a stand-in for anything that takes the process down).
+    for (let run = 1; run <= 2; run++) {
+      await child.waitForLine(/ agent\.log .*message=busy:deadly@crash\.test/);
+      await child.kill();
+      child = new ServerChild(`run-${run + 1}`, args, log);
+      children.push(child);
+      await child.waitUntilListening(port);
+    }
+    // The third run counts the second crash: poisoned before the agent runs again.
+    await child.waitForLine(/message\.poisoned/);
+    await sendAll(port, [fine]);
+    await until('the other message delivered', async () => ((await scanMaildirs(dataDir)).get(fine.messageId)?.get('fine@example.com') ? true : undefined));
+    await child.kill();
+    const spool = await readSpool(dataDir);
+    const held = spool.entries.get(deadlyId!);
+    assert.equal(held?.state.hold?.kind, 'poison');
+    assert.equal(held?.state.crashes, 2);
+    assert.match(held?.state.hold?.reason ?? '', /died 2 times while categorizing/);
+    assert.equal((await scanMaildirs(dataDir)).get(deadly.messageId), undefined, 'never delivered');
+    assert.equal(log.filter((l) => /message=busy:deadly@crash\.test/.test(l)).length, 2, 'the agent did not run a third time');
+  });
+});

@@ -22,6 +22,7 @@ import { Categorizer, messageIdOf, type ForkGroup } from './categorizer.ts';
 import type { RoutingChain } from './routing-chain.ts';
 import type { Router } from '../routing/router.ts';
 import type { BodyStore } from './body-store.ts';
+import type { CrashMarks } from './crash-marks.ts';
 import { headerSectionEnd } from '../message/headers.ts';
 import type { LinkState } from './link-state.ts';
 import { sendReports, type Notice, type ReportDeps } from './delivery-reports.ts';
@@ -38,6 +39,8 @@ export interface QueueRunnerOptions {
   router: Router;
   /** Where bodies replaced by routing agents are kept. */
   bodies: BodyStore;
+  /** Marks around categorization, so that a crash of the whole process counts against the message. */
+  marks: CrashMarks;
   agents: RoutingChain;
   connectors: readonly Connector[];
   links: LinkState;
@@ -121,7 +124,9 @@ export class QueueRunner {
     for (const c of opts.connectors) this.#connectors.set(c.name, c);
   }
 
-  start(): void {
+  /** Counts the crashes the last run left marked, then starts claiming. */
+  async start(): Promise<void> {
+    await this.#countProcessCrashes();
     // Bodies of messages that left the spool just before a crash.
     void this.#o.bodies
       .sweep(new Set(this.#o.spool.list().map((m) => m.envelope.id)))
@@ -130,6 +135,25 @@ export class QueueRunner {
     this.#poll = setInterval(() => this.kick(), this.#o.pollMs);
     this.#poll.unref?.();
     this.kick();
+  }
+
+  /** Each message the process died categorizing gets a crash; the poison queue takes it at `poisonAfter`. */
+  async #countProcessCrashes(): Promise<void> {
+    const now = this.#o.now();
+    for (const [id, n] of await this.#o.marks.read()) {
+      let claim: Claim | null = null;
+      try {
+        claim = await this.#o.spool.claimById(id, now, this.#o.leaseMs);
+      } catch {
+        continue; // gone from the spool since
+      }
+      if (claim === null) continue;
+      const crashes = (claim.state.crashes ?? 0) + n;
+      this.#o.log('warn', 'categorizer.process-crash', { id, crashes });
+      if (crashes >= this.#o.poisonAfter) await this.#hold(claim, { ...claim.state, crashes }, 'poison', `the server process died ${crashes} times while categorizing it`, now, undefined);
+      else await this.#save(claim, { ...claim.state, crashes, nextAttemptAt: now });
+    }
+    await this.#o.marks.start();
   }
 
   /** New mail: look after `gatherMs`, once, however many arrive meanwhile. */
@@ -197,7 +221,7 @@ export class QueueRunner {
     this.#inFlight += claims.length;
     let prepared: Prepared[];
     try {
-      prepared = (await Promise.all(claims.map((claim) => this.#prepare(claim, now)))).filter((p): p is Prepared => p !== null);
+      prepared = await this.#prepareAll(claims, now);
     } finally {
       // Settled in #prepare (deferred, deleted, held, committed) are no longer in flight; the rest are counted again below.
       this.#inFlight -= claims.length;
@@ -233,6 +257,27 @@ export class QueueRunner {
           for (const { p } of group.entries) if (--p.hopsLeft === 0) this.#recordWhenDone(p);
         });
     }
+  }
+
+  /**
+   * Categorizes (where needed) inside crash marks. A message that crashed before is categorized on
+   * its own after the others, so that a crash it causes again is counted against it alone.
+   */
+  async #prepareAll(claims: Claim[], now: number): Promise<Prepared[]> {
+    const fresh = claims.filter((c) => c.state.stage !== 'categorized' && !(c.state.crashes ?? 0));
+    const suspects = claims.filter((c) => c.state.stage !== 'categorized' && (c.state.crashes ?? 0) > 0);
+    const rest = claims.filter((c) => c.state.stage === 'categorized');
+    const out: (Prepared | null)[] = [];
+    const ids = fresh.map((c) => c.envelope.id);
+    await this.#o.marks.begin(ids);
+    out.push(...(await Promise.all([...fresh, ...rest].map((claim) => this.#prepare(claim, now)))));
+    await this.#o.marks.end(ids);
+    for (const claim of suspects) {
+      await this.#o.marks.begin([claim.envelope.id]);
+      out.push(await this.#prepare(claim, now));
+      await this.#o.marks.end([claim.envelope.id]);
+    }
+    return out.filter((p): p is Prepared => p !== null);
   }
 
   #recordWhenDone(p: Prepared): void {
