@@ -49,6 +49,8 @@ test('a temporary mailbox failure is deferred, retried on schedule, then deliver
       await rm(blocker);
       const [m] = await s.waitForMail('example.com', 'stuck', 1);
       assert.match(m!.toString('latin1'), /Subject: retry/);
+      // The line is written once the spool has recorded the delivery, a moment after the file appears.
+      await until('the delivery line', () => s.logs.some((l) => l.event === 'message.delivered' && l.fields.id === id && String(l.fields.to) === 'stuck@example.com'));
       const delivered = s.logs.filter((l) => l.event === 'message.delivered' && l.fields.id === id);
       assert.deepEqual(delivered.at(-1)!.fields.to, ['stuck@example.com']);
       assert.ok(Number(delivered.at(-1)!.fields.attempt) >= 2, 'delivered on a retry');
