@@ -381,7 +381,7 @@ export class QueueRunner {
           if (this.#o.agents.any()) {
             // Agents decided: commit their decision before any delivery acts on it.
             if (failedNow.length > 0) await this.#report(claim.envelope, original, current as Prepared['state'], failedNow.map((i) => ({ i, action: 'failed' as const })), now, messageId);
-            if (current.routed!.some((r) => r.status.state === 'pending')) await this.#save(claim, { ...current, recipients: summarize(current), nextAttemptAt: now });
+            if (current.routed!.some((r) => r.status.state === 'pending')) await this.#save(claim, { ...current, nextAttemptAt: now });
             else await this.#finish(claim);
             return null;
           }
@@ -454,7 +454,8 @@ export class QueueRunner {
       if (o.remoteMta !== undefined) r.remoteMta = o.remoteMta;
       if (o.outcome === 'delivered') {
         r.status = { state: 'delivered', at: now, reply: o.detail };
-        if (envelopeNotifies(envelope, r, 'SUCCESS')) notices.push({ i, action: r.expanded ? 'expanded' : deliveredAction(r) });
+        // Reported only where NOTIFY=SUCCESS asked for it: sendReports applies NOTIFY to every notice.
+        notices.push({ i, action: r.expanded ? 'expanded' : deliveredAction(r) });
       } else if (o.outcome === 'failed') {
         r.status = { state: 'failed', at: now, reply: o.reply };
         notices.push({ i, action: 'failed' });
@@ -478,7 +479,7 @@ export class QueueRunner {
 
     const attempts = p.claim.state.attempts + 1;
     const pending = routed.some((r) => r.status.state === 'pending');
-    const state: DeliveryState = { ...p.state, attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry), recipients: summarize(p.state) };
+    const state: DeliveryState = { ...p.state, attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry) };
     // Logged and tracked once recorded: a DELIVER in tracking means the spool knows it too.
     const recorded = pending ? await this.#save(p.claim, state) : await this.#finish(p.claim);
     if (recorded) this.#logOutcome(p, now, pending ? state.nextAttemptAt : undefined);
@@ -609,26 +610,6 @@ export class QueueRunner {
 /** Success to the next hop: `delivered` locally, `relayed` when handed to another MTA or system. */
 function deliveredAction(r: RoutedRecipient): DsnAction {
   return r.connector === 'maildir' ? 'delivered' : 'relayed';
-}
-
-function envelopeNotifies(envelope: Claim['envelope'], r: RoutedRecipient, condition: 'SUCCESS'): boolean {
-  const notify = r.from !== undefined ? envelope.recipients[r.from]?.notify : undefined;
-  return Array.isArray(notify) && notify.includes(condition);
-}
-
-/** The envelope recipients' states derived from their routed descendants (for inspection; routed decides). */
-function summarize(state: DeliveryState): RecipientStatus[] {
-  const routed = state.routed ?? [];
-  return state.recipients.map((s, index) => {
-    if (s.state !== 'pending') return s;
-    const mine = routed.filter((r) => r.from === index);
-    if (mine.length === 0) return s;
-    if (mine.some((r) => r.status.state === 'pending')) return { state: 'pending' };
-    const failed = mine.find((r) => r.status.state === 'failed');
-    if (failed && failed.status.state === 'failed') return { state: 'failed', at: failed.status.at, reply: failed.status.reply };
-    const last = mine[mine.length - 1]!.status;
-    return last.state === 'delivered' ? last : { state: 'pending' };
-  });
 }
 
 /** `message` with everything after its header section replaced by `body`. */

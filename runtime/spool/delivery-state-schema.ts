@@ -34,7 +34,7 @@ export const DeliveryStateSchema = v.object({
   attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
   /** Milliseconds since the epoch; the message is not claimable before this. */
   nextAttemptAt: v.number(),
-  /** Per envelope recipient; before categorization the only per-recipient state. */
+  /** Per envelope recipient: the per-recipient state until categorization; after it `routed` decides and this stays as it was. */
   recipients: v.array(RecipientStatusSchema),
   /** Absent: not categorized yet (also messages spooled before the pipeline existed). */
   stage: v.optional(v.picklist(['categorized'])),
