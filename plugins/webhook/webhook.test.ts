@@ -11,13 +11,14 @@ import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrackingEntry, TrackingEvent } from '../../runtime/tracking/index.ts';
 import { parseReport, sendMail, until } from '../../runtime/pipeline/outbound-test-kit.ts';
 import { idempotencyKey, type WebhookDocument } from './src/request.ts';
+import { freePort } from '../../runtime/testing/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PLUGIN = fileURLToPath(new URL('./', import.meta.url));
@@ -47,17 +48,6 @@ function run(bin: string, args: string[], options: { cwd: string; env?: Record<s
 function ok(r: Run, what: string): string {
   assert.equal(r.code, 0, `${what} failed:\n${r.out}\n${r.err}`);
   return r.out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Starts `sluice serve` and resolves once its banner is out. */

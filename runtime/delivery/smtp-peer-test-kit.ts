@@ -3,9 +3,9 @@
  * replies per recipient, to MAIL FROM and to the end of DATA, optional STARTTLS with a self-signed
  * certificate and optional AUTH; it records every connection and transaction.
  */
-import { createServer } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import { generate } from 'selfsigned';
+import { freePort } from '../testing/free-port.ts';
 
 export interface SmtpPeerOptions {
   /** Address to listen on; default 127.0.0.1 (any 127.0.0.0/8 address works on Linux). */
@@ -157,10 +157,4 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
 }
 
 /** A port on `host` with nothing listening: connections to it are refused. */
-export async function closedPort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
+export const closedPort = freePort;

@@ -19,18 +19,8 @@ const ENTRY = join(ROOT, 'runtime/testing/serve-entry.ts');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
-
 export { until } from '../testing/until.ts';
+export { freePort } from '../testing/free-port.ts';
 
 /** A running `sluice serve`; every output line goes to the shared `log`, prefixed with the label. */
 export class ServerChild {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { tsEntryCommand } from '../platform/runtime-info.ts';
 import { RawSmtpClient } from '../testing/raw-smtp-client.ts';
 import { prng } from '../testing/prng.ts';
+import { freePort } from '../testing/free-port.ts';
 
 // The durability promise, end to end: a message that got `250` survives SIGKILL of the server at
 // any moment. The server runs as a child process on the current runtime and is killed mid-stream
@@ -21,17 +22,6 @@ const ROUNDS = 4;
 const CONNECTIONS = 4;
 const SEED = 0x5eed_c0de;
 
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
