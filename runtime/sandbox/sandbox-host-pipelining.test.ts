@@ -190,3 +190,33 @@ test('close lets the host answer what it was sent, then deletes the black box', 
     if (!closed) await host.close();
   }
 });
+
+test('answers come right whether the server polls the pipe for them or waits in its event loop, across slow chains that stop the polling', async () => {
+  // Polling (the default, on Node) reads the pipe directly; a slow chain ends a poll with no answer and
+  // pauses polling; spinWindowUs 0 never polls. Both must give the same answers in the same order.
+  for (const spinWindowUs of [undefined, 0]) {
+    const host = new SandboxHost({ onLog: () => {}, spinWindowUs });
+    await host.start();
+    try {
+      await mustLoad(host, 'echo', ECHO);
+      await mustLoad(host, 'busy', busy(20, 'slow done'));
+      const expected: string[] = [];
+      const results: Promise<{ verdict: { verdict: string; text?: string } }>[] = [];
+      for (let round = 0; round < 30; round++) {
+        const from = `s${round}@example.org`;
+        if (round % 10 === 9) {
+          results.push(host.runChain('onMailFrom', { from }, [{ agentId: 'busy', budgetMs: 500 }]));
+          expected.push('slow done');
+        } else {
+          // One at a time: each is written alone, so each write can be followed by a poll.
+          results.push(host.runChain('onMailFrom', { from }, [{ agentId: 'echo', budgetMs: 500 }]));
+          expected.push(`no ${from}`);
+        }
+        await results.at(-1);
+      }
+      assert.deepEqual((await Promise.all(results)).map(textOf), expected, `spinWindowUs ${String(spinWindowUs)}`);
+    } finally {
+      await host.close();
+    }
+  }
+});
