@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Postinstall: make sure isolated-vm's native addon works in this Node, building it if it does not.
+// Postinstall: make sure isolated-vm's native addon works in this Node, building it if it does not,
+// and build our own small one (runtime/sandbox/native: the sandbox host's shared black box page).
 //
 // isolated-vm's own install script (`prebuild-install || node-gyp rebuild -j max`) is denied in
 // package.json's allowScripts: its parallel build has been seen to fail with a race, and a failing
@@ -88,9 +89,58 @@ function tryPrebuilt(dir) {
   return run.status === 0 && probe() === null;
 }
 
+const SHARED_PAGE_DIR = path.join(ROOT, 'runtime/sandbox/native');
+const SHARED_PAGE = path.join(SHARED_PAGE_DIR, 'build/Release/shared_page.node');
+
+/** null when our shared-page addon loads and maps a file, else the reason it does not. */
+function probeSharedPage() {
+  const code = `const { mapFile } = require(${JSON.stringify(SHARED_PAGE)});
+const fs = require('fs'), os = require('os'), path = require('path');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-page-'));
+const file = path.join(dir, 'probe');
+fs.writeFileSync(file, '');
+Buffer.from(mapFile(file, 4096)).write('ok', 0);
+const read = fs.readFileSync(file, 'utf8').slice(0, 2);
+fs.rmSync(dir, { recursive: true });
+if (read !== 'ok') throw new Error('the mapping did not reach the file');`;
+  const run = spawnSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8' });
+  if (run.status === 0) return null;
+  const lines = `${run.stderr ?? ''}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => /Error/.test(l)) ?? lines.at(-1) ?? `exit code ${run.status}`;
+}
+
+/**
+ * The sandbox host's black box addon (runtime/sandbox/native): built here, serially, when it does not
+ * load. Not fatal: without it the host writes its black box with a system call per agent instead.
+ */
+function ensureSharedPage(nodeGyp) {
+  if (probeSharedPage() === null) {
+    say('the shared-page addon loads; nothing to do');
+    return;
+  }
+  if (!nodeGyp) {
+    say('the shared-page addon is not built and node-gyp was not found: the sandbox host will write its black box with pwrite');
+    return;
+  }
+  const nodedir = localNodedir();
+  const build = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--release', '-j', '1', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
+    cwd: SHARED_PAGE_DIR,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const after = build.status === 0 ? probeSharedPage() : `node-gyp rebuild exited with ${build.status ?? build.signal}`;
+  if (after === null) {
+    say('built the shared-page addon (the sandbox host\'s black box)');
+    return;
+  }
+  process.stderr.write(`${build.stdout ?? ''}${build.stderr ?? ''}`);
+  say(`the shared-page addon did not build (${after}): the sandbox host will write its black box with pwrite`);
+}
+
 function main() {
   // `npm install --package-lock-only` runs this script too, with nothing installed.
   if (process.env.npm_config_package_lock_only === 'true') return 0;
+  ensureSharedPage(findNodeGyp());
   const manifest = resolveFrom(ROOT, 'isolated-vm/package.json');
   const dir = manifest && path.dirname(manifest);
   if (!dir) {
