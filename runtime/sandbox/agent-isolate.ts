@@ -104,24 +104,34 @@ export class AgentIsolate {
   /**
    * Runs one handler under `budgetMs` of isolate time: synchronously first; a handler that returns a
    * promise is then awaited under what is left of the budget, plus WALL_GRACE_MS of wall time.
-   * Capability calls made meanwhile are bounded by the same budget.
+   * Capability calls made meanwhile are bounded by the same budget. A synchronous answer is returned
+   * as it is, not as a promise.
    */
-  async call(event: string, payloadJson: string, budgetMs: number): Promise<RawOutcome> {
+  call(event: string, payloadJson: string, budgetMs: number): RawOutcome | Promise<RawOutcome> {
     const started = performance.now();
     let out: unknown;
     this.capabilities.beginEvent(budgetMs);
     try {
-      try {
-        out = this.#runner.start.applySync(undefined, [event, payloadJson, budgetMs], { timeout: budgetMs });
-      } catch (error) {
-        return this.#failure(error, budgetMs);
-      }
-      if (out === 'P') out = await this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs);
-    } finally {
+      out = this.#runner.start.applySync(undefined, [event, payloadJson, budgetMs], { timeout: budgetMs });
+    } catch (error) {
       this.capabilities.endEvent();
+      return this.#failure(error, budgetMs);
     }
-    if (typeof out !== 'string') return out as RawOutcome;
-    return decodeRunnerOutput(out);
+    // A handler that answered synchronously (the common case) is done without a promise or a turn.
+    if (out !== 'P') {
+      this.capabilities.endEvent();
+      return typeof out === 'string' ? decodeRunnerOutput(out) : (out as RawOutcome);
+    }
+    return this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs).then(
+      (finished) => {
+        this.capabilities.endEvent();
+        return typeof finished === 'string' ? decodeRunnerOutput(finished) : finished;
+      },
+      (error: unknown) => {
+        this.capabilities.endEvent();
+        throw error;
+      },
+    );
   }
 
   /** Awaits a handler's promise inside the isolate; a host-side deadline abandons one that never settles. */
