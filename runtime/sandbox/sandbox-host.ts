@@ -29,7 +29,7 @@ export const SPIN_WINDOW_US = 100;
 /** More per agent in the requests in flight, up to the maximum. */
 const SPIN_PER_AGENT_US = 25;
 const SPIN_MAX_US = 1000;
-/** After a spin that got no answer, spinning pauses for this many writes, doubling up to the maximum. */
+/** After a second spin in a row that got no answer, spinning pauses for this many writes, doubling up to the maximum. */
 const SPIN_BACKOFF_FIRST = 8;
 const SPIN_BACKOFF_MAX = 4096;
 
@@ -105,6 +105,7 @@ export class SandboxHost implements SandboxDriver {
   /** Writes left before spinning is tried again, and the next pause after a failed spin. */
   #spinPause = 0;
   #spinBackoff = SPIN_BACKOFF_FIRST;
+  #spinMisses = 0;
 
   constructor(options: SandboxHostOptions = {}) {
     this.#options = options;
@@ -222,8 +223,9 @@ export class SandboxHost implements SandboxDriver {
 
   /**
    * Reads the host's answers straight from the pipe for up to the spin window, while requests are in
-   * flight, so that a fast chain is answered within this turn of the event loop. A window that passes
-   * with no answer at all pauses spinning (exponential backoff): slow agents cost a window rarely.
+   * flight, so that a fast chain is answered within this turn of the event loop. Windows that pass
+   * with no answer at all, twice in a row, pause spinning (exponential backoff): slow agents cost a
+   * window rarely.
    * What is not answered in the window arrives through the stream as usual; both feed one decoder.
    */
   #spin(): void {
@@ -263,8 +265,10 @@ export class SandboxHost implements SandboxDriver {
       this.#receive(answers, buffer.subarray(0, n));
     }
     if (answered) {
+      this.#spinMisses = 0;
       this.#spinBackoff = SPIN_BACKOFF_FIRST;
-    } else {
+    } else if (++this.#spinMisses > 1) {
+      // One miss is a hiccup (the host's GC, a descheduled vCPU); misses in a row are slow agents.
       this.#spinPause = this.#spinBackoff;
       this.#spinBackoff = Math.min(SPIN_BACKOFF_MAX, this.#spinBackoff * 2);
     }
