@@ -138,7 +138,7 @@ async function serve(): Promise<void> {
  * without a request pause the polling (exponential backoff), so a host whose requests come far apart
  * (most servers, most of the time) almost never polls. stdin is non-blocking (libuv made it so).
  */
-const POLL_WINDOW_MS = 0.05;
+const POLL_WINDOW_MS = 0.1;
 const POLL_BACKOFF_FIRST = 8;
 const POLL_BACKOFF_MAX = 4096;
 const pollBuffer = Buffer.allocUnsafe(64 * 1024);
