@@ -335,7 +335,7 @@ export class QueueRunner {
         case 'delete':
           this.#o.track({ ...base, event: 'DELETE', reply: result.reason, ...(result.agent ? { agent: result.agent } : {}) });
           this.#o.log('info', 'message.deleted', { id: envelope.id, by: result.agent ?? '', reason: result.reason });
-          await this.#finish(claim);
+          await this.#finish(claim, false);
           return null;
         case 'quarantine':
           await this.#hold(claim, state, 'quarantine', `${result.agent ?? 'agent'}: ${result.reason}`, now, messageId);
@@ -382,7 +382,7 @@ export class QueueRunner {
             // Agents decided: commit their decision before any delivery acts on it.
             if (failedNow.length > 0) await this.#report(claim.envelope, original, current as Prepared['state'], failedNow.map((i) => ({ i, action: 'failed' as const })), now, messageId);
             if (current.routed!.some((r) => r.status.state === 'pending')) await this.#save(claim, { ...current, nextAttemptAt: now });
-            else await this.#finish(claim);
+            else await this.#finish(claim, result.body !== undefined);
             return null;
           }
       }
@@ -481,7 +481,7 @@ export class QueueRunner {
     const pending = routed.some((r) => r.status.state === 'pending');
     const state: DeliveryState = { ...p.state, attempts, nextAttemptAt: now + retryDelay(attempts, this.#o.retry) };
     // Logged and tracked once recorded: a DELIVER in tracking means the spool knows it too.
-    const recorded = pending ? await this.#save(p.claim, state) : await this.#finish(p.claim);
+    const recorded = pending ? await this.#save(p.claim, state) : await this.#finish(p.claim, p.state.bodyReplaced === true);
     if (recorded) this.#logOutcome(p, now, pending ? state.nextAttemptAt : undefined);
   }
 
@@ -569,10 +569,11 @@ export class QueueRunner {
     }
   }
 
-  async #finish(claim: Claim): Promise<boolean> {
+  /** Completes the message in the spool; `hasBody`: a routing agent's body for it is in the body store, to remove. */
+  async #finish(claim: Claim, hasBody: boolean): Promise<boolean> {
     try {
       await this.#o.spool.complete(claim.lease);
-      await this.#o.bodies.remove(claim.envelope.id).catch(() => {}); // else swept at the next start
+      if (hasBody) await this.#o.bodies.remove(claim.envelope.id).catch(() => {}); // else swept at the next start
       return true;
     } catch (err) {
       const code = err instanceof SpoolError ? err.code : 'SPOOL_IO';
