@@ -4,6 +4,7 @@
  * gets a newline first, so the next entry starts on a line of its own.
  */
 import { Buffer } from 'node:buffer';
+import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { trackingFileName, type TrackingFile } from './tracking-files.ts';
@@ -30,10 +31,14 @@ interface Output {
   series: Series;
 }
 
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+/**
+ * A synchronous write into the page cache (~2 µs), as the spool's journal appends are: an
+ * asynchronous one costs the event loop ~13 µs of waking a thread-pool thread, for every batch.
+ */
+function writeAll(handle: FileHandle, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, null);
+    const bytesWritten = writeSync(handle.fd, bytes, done, bytes.length - done, null);
     if (bytesWritten <= 0) throw new Error('the write made no progress');
     done += bytesWritten;
   }
@@ -96,7 +101,7 @@ export class TrackingFileWriter {
       }
       if (parts.length > 0) {
         try {
-          await writeAll(out.handle, Buffer.from(parts.join('')));
+          writeAll(out.handle, Buffer.from(parts.join('')));
         } catch (error) {
           await this.#closeOutput();
           throw new TrackingWriteError(out.name, error);
