@@ -4,18 +4,17 @@
  * Issue 3's targets: 5-agent chain p50 ≤ 60 µs and p99 ≤ 250 µs; each extra agent ≤ 6 µs (the p50
  * slope from 5 to 20 agents). The table after mitata's prints them with the verdicts.
  *
- * Measured (2 vCPU VM, Node 20.20.2), before → after issue 3's work (a black box file instead of a
- * `step` frame per agent, pipelined requests, newline-delimited frames with the payload passed
- * through, hand checks on the hot path, one write per event-loop turn), two alternating runs each:
- *   chains of 0/1/5/20 agents, average  83-92 / 93-98 / 143-148 / 460 → 79-114 / 80-87 / 127-142 / 292-302 µs
- *   5 agents p50 127-128 → 117-132 µs, p99 487-545 → 237-361 µs; per extra agent 19.4 → 10.3-10.5 µs.
- * Not met, and why: per agent, the isolate call is ~5 µs (~2 of it isolated-vm's per-call timeout
- * timer), the black box pwrite ~1.5-2 µs, the chain runner ~1 µs. Per round trip, each pipe write
- * costs its writer ~11-14 µs because it wakes an idle vCPU (guest_halt_poll_ns=0 on this VM): a bare
- * Node pipe echo is ~58 µs p50 across vCPUs and ~15 µs when the scheduler puts both processes on one
- * vCPU, and runs swing between those two modes (a 0-agent p50 of 24 µs was seen once). A host that
- * busy-polls stdin for 100 µs after answering cut the 0-agent average to ~40 µs and the 5-agent one
- * to ~90 µs, but it burns a core and did not help bench/smtp-load.ts, so it was not kept.
+ * Measured (2 vCPU VM, Node 20.20.2), chains of 0/1/5/20 agents, p50:
+ *   issue 3 (a black box file instead of a `step` frame per agent, pipelined requests,
+ *   newline-delimited frames with the payload passed through, hand checks, one write per turn):
+ *     ~70 / ~81 / 116-132 / ~280 µs; 5 agents p99 237-361 µs; per extra agent 10.3-10.9 µs.
+ *   then (polling both ends of the pipe for a bounded window before sleeping, the black box as a
+ *   shared mapping, the chain runner's synchronous fast path), seven runs:
+ *     17-19 / 23-27 / 48-58 / 151-202 µs; 5 agents p99 192-336 µs; per extra agent 6.8-9.6 µs.
+ * Per round trip, each side used to pay ~15-20 µs to be woken from its event loop on an idle vCPU
+ * (guest_halt_poll_ns=0 on this VM); polling removed most of it. Per agent, the host spends ~4-6 µs,
+ * ~4.4 of them in isolated-vm's call with a timeout (2.2 µs of that is the timeout's timer, which
+ * the CPU budget needs); the JSON of the chain's links and steps adds ~0.7 µs on the two sides.
  * Run: node --import tsx bench/dispatch.bench.ts
  */
 import { bench, do_not_optimize, run, summary } from 'mitata';
