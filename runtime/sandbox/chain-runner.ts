@@ -15,15 +15,11 @@ export type RawOutcome =
 /** Calls one agent's handler for `event` under `budgetMs`; resolves with what happened, never rejects for what the agent did. */
 export type CallAgent = (agentId: string, event: string, payloadJson: string, budgetMs: number) => RawOutcome | Promise<RawOutcome>;
 
-/** What the runner makes of an agent that returns nothing or `{ verdict: 'continue' }`: known valid, not parsed again per call. */
-const CONTINUE_JSON = '{"verdict":"continue"}';
-
 function toStep(event: string, agentId: string, ms: number, raw: RawOutcome): { step: Step; verdict?: SandboxVerdict } {
   switch (raw.kind) {
     case 'no-handler':
       return { step: { agentId, ms, outcome: 'ok' }, verdict: CONTINUE };
     case 'result': {
-      if (raw.json === CONTINUE_JSON) return { step: { agentId, ms, outcome: 'ok' }, verdict: CONTINUE };
       const parsed = parseAgentResult(event, raw.json);
       if (parsed.ok) return { step: { agentId, ms, outcome: 'ok' }, verdict: parsed.verdict };
       return { step: { agentId, ms, outcome: 'bad-result', error: parsed.error } };

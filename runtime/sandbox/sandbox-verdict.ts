@@ -81,8 +81,13 @@ function fail(issues: readonly v.BaseIssue<unknown>[], what: string): Parsed {
   return { ok: false, error: `invalid ${what}${path ? ` at ${path}` : ''}: ${issue?.message ?? 'unknown'}` };
 }
 
+const CONTINUE_JSON = '{"verdict":"continue"}';
+
 /** Validates the JSON text an agent produced inside its isolate, against the schema of `event`'s kind. */
 export function parseAgentResult(event: string, json: string): Parsed {
+  // What the runner makes of a handler that returns nothing: valid for every event but a delivery
+  // item's (which must answer per recipient), so not parsed and validated again per agent.
+  if (json === CONTINUE_JSON && event !== 'onDeliverMailItem') return { ok: true, verdict: CONTINUE };
   let value: unknown;
   try {
     value = JSON.parse(json);
