@@ -32,6 +32,7 @@ import { TrustStore } from './agents/trust-store.ts';
 import { AgentRegistry } from './agents/registry.ts';
 import { ReceiveDispatcher } from './agents/receive-dispatcher.ts';
 import { selectSandboxDriver } from './sandbox/select-driver.ts';
+import { frameCapFor } from './sandbox/frame-codec.ts';
 
 export interface RunningServer {
   hostname: string;
@@ -125,7 +126,8 @@ export async function startServer(config: Config, log: LogFn, options: StartOpti
     };
     const sandbox = await selectSandboxDriver({
       ...(config.agents.driver === 'auto' ? {} : { prefer: config.agents.driver }),
-      host: { onLog: (line) => log('warn', 'sandbox.host', { line }), onAgentLog },
+      // The largest message accepted must reach an agent that asked for the body.
+      host: { onLog: (line) => log('warn', 'sandbox.host', { line }), onAgentLog, maxFrameBytes: frameCapFor(config.smtp.limits.messageSize) },
       quickjs: { onAgentLog },
     });
     log('info', 'sandbox.driver', { driver: sandbox.name, reason: sandbox.reason });

@@ -360,3 +360,33 @@ test('agents may add trace-like headers but never change or remove Received', as
     assert.ok(server.logs.some((l) => l.event === 'agent.header-edit.refused'));
   });
 });
+
+test('a message near the size limit reaches an agent that wants the body (the sandbox frame limit follows smtp.limits.messageSize)', async () => {
+  // 26 MiB is 34.7 MiB as base64: past the sandbox's default frame limit of 32 MiB, so without the
+  // limit following the message size, this message was tempfailed at the end of data for ever.
+  const reader: TestAgent = {
+    name: 'acme/reader',
+    budgets: { onEndOfData: 5000 },
+    manifest: { wantsBody: true, memoryMiB: 512 },
+    handlers: `onEndOfData(e) { return { verdict: 'continue', headers: [{ op: 'add', name: 'X-Body-Chars', value: String(e.body.length) }] }; }`,
+  };
+  await withServer(
+    async (server) => {
+      const key = await trustedVendor(server.trust, server.agents, ['acme']);
+      await installEnabled(server.agents, reader, key);
+      const c = await session(server);
+      await c.command('MAIL FROM:<a@example.net>');
+      await c.command('RCPT TO:<bob@example.com>');
+      assert.equal((await c.command('DATA')).code, 354);
+      const line = `${'x'.repeat(998)}\r\n`;
+      const body = line.repeat(Math.ceil((26 * 1024 * 1024) / line.length));
+      const accepted = await c.command(`Subject: big\r\n\r\n${body}.`, 60_000);
+      assert.equal(accepted.code, 250, accepted.text);
+      c.close();
+      const [message] = await server.waitForMail('example.com', 'bob', 1);
+      const chars = Number(/\r\nX-Body-Chars: (\d+)\r\n/.exec(message!.toString('latin1'))?.[1]);
+      assert.ok(chars > 32 * 1024 * 1024, `the agent saw ${chars} base64 characters`);
+    },
+    { smtp: { limits: { messageSize: 30 * 1024 * 1024 } } },
+  );
+});

@@ -5,12 +5,14 @@
  */
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { LogFn } from '../log/logger.ts';
-import type { SandboxDriver } from '../sandbox/protocol.ts';
+import { FrameError } from '../sandbox/frame-codec.ts';
+import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
 import { AGENT_FAILURE_VERDICT, isReceiveVerdict } from '../sandbox/sandbox-verdict.ts';
 import type { PolicyDecision, ReceiveEventName, ReceivePolicy } from '../smtp/session-types.ts';
 import { runRecorded, type ChainSource } from './run-recorded.ts';
 
 const CONTINUE: PolicyDecision = { verdict: 'continue' };
+const TOO_LARGE: PolicyDecision = { verdict: 'reject', code: 552, enhanced: '5.3.4', text: 'Message too large for the content checks of this server' };
 
 export class ReceiveDispatcher implements ReceivePolicy {
   readonly #chains: ChainSource;
@@ -35,8 +37,16 @@ export class ReceiveDispatcher implements ReceivePolicy {
     // Taken once: an admin change during this event applies from the next one.
     const members = this.#chains.runnable(event);
     if (members.length === 0) return CONTINUE;
-    // A driver must not reject; if one does, the message's fate is unknown: fail closed.
-    const result = await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members);
+    // A driver must not reject; if one does, the message's fate is unknown: fail closed. Except a
+    // payload too large to reach the sandbox at all (a message with its body, past the frame limit):
+    // retrying cannot change that, so the message is refused for good rather than tempfailed forever.
+    let result: ChainResult;
+    try {
+      result = await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, (error) => error instanceof FrameError);
+    } catch (error) {
+      this.#log('warn', 'agent.payload.too-large', { event, agents: members.map((m) => m.name), error: String((error as Error)?.message ?? error) });
+      return TOO_LARGE;
+    }
     const verdict = result.verdict;
     if (verdict.verdict !== 'continue') {
       if (isReceiveVerdict(verdict)) return verdict;

@@ -313,7 +313,7 @@ test('a message too large to hand to the sandbox fails 552 5.3.4 for an agent th
     message.set(Buffer.from('Subject: big\r\n\r\n', 'latin1'));
     const huge: ConnectorItem = { ...big, message };
     const small = item(['c@hooks.test'], { firstIndex: 2 });
-    const reply = /^552 5\.3\.4 message too large to hand to delivery agent acme\/reader \(over \d+ bytes as JSON\)$/;
+    const reply = /^552 5\.3\.4 message too large to hand to delivery agent acme\/reader \(over the sandbox.s frame limit as JSON\)$/;
     const read = await connector('acme/reader').deliver(HOP, [huge, small]);
     assert.equal(read[0]?.length, 2);
     for (const outcome of read[0] ?? []) assert.ok(outcome.outcome === 'failed' && reply.test(outcome.reply), JSON.stringify(outcome));

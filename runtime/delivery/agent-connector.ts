@@ -11,7 +11,7 @@ import { runRecorded, type ChainSource } from '../agents/run-recorded.ts';
 import type { ChainMember } from '../agents/registry.ts';
 import type { LogFn } from '../log/logger.ts';
 import { parseHeaders } from '../message/headers.ts';
-import { FrameError, MAX_FRAME_BYTES } from '../sandbox/frame-codec.ts';
+import { FrameError } from '../sandbox/frame-codec.ts';
 import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
 import { AGENT_FAILURE_VERDICT } from '../sandbox/sandbox-verdict.ts';
 import type { Envelope } from '../spool/envelope.ts';
@@ -137,7 +137,7 @@ export class AgentConnector implements Connector {
       const result = await this.#run('onDeliverMailItem', deliver, deliverPayload(this.name, item, withBody));
       if (result === TOO_LARGE) {
         // The message (base64, for an agent that wants the body) cannot cross to the sandbox host at all: waiting will not change that.
-        const reply = `552 5.3.4 message too large to hand to delivery agent ${this.#agent} (over ${MAX_FRAME_BYTES} bytes as JSON)`;
+        const reply = `552 5.3.4 message too large to hand to delivery agent ${this.#agent} (over the sandbox's frame limit as JSON)`;
         outcomes.push(item.recipients.map((r) => ({ index: r.index, outcome: 'failed', reply })));
       } else {
         outcomes.push(this.#outcomes(item, result));

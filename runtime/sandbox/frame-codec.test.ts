@@ -2,7 +2,7 @@
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFrame, frameLine, FrameError, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
+import { encodeFrame, encodeFrameUpTo, FRAME_CEILING_BYTES, frameCapFor, frameLine, frameLineUpTo, FrameError, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 
 const NEWLINE = 0x0a;
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -63,4 +63,25 @@ test('a line that is not UTF-8 or not JSON is a frame error', () => {
   assert.throws(() => new LineDecoder().push(new Uint8Array([0xff, 0xfe, NEWLINE])), FrameError);
   assert.throws(() => parseFrame('{'), FrameError);
   assert.throws(() => parseFrame(''), FrameError);
+});
+
+test('frameCapFor leaves room for the base64 of the largest message, never below the default nor above the ceiling', () => {
+  assert.equal(frameCapFor(1024), MAX_FRAME_BYTES);
+  const size = 25 * 1024 * 1024;
+  assert.ok(frameCapFor(size) >= Math.ceil(size / 3) * 4 + 64 * 1024, 'a 25 MiB message fits with its JSON around it');
+  assert.ok(frameCapFor(size) > MAX_FRAME_BYTES);
+  assert.equal(frameCapFor(2 * 1024 * 1024 * 1024), FRAME_CEILING_BYTES);
+});
+
+test('a decoder and an encoder with their own limit refuse past it and accept up to it', () => {
+  const limit = 1000;
+  const fits = 'x'.repeat(limit);
+  assert.equal(frameLineUpTo(fits, limit), `${fits}\n`);
+  assert.throws(() => frameLineUpTo(`${fits}x`, limit), (e: unknown) => e instanceof FrameError && /exceeds 1000/.test(e.message));
+  assert.throws(() => encodeFrameUpTo({ text: fits }, limit), FrameError);
+  const decoder = new LineDecoder(limit);
+  assert.deepEqual(decoder.push(bytesOf(`${fits}\n`)), [fits]);
+  assert.throws(() => decoder.push(bytesOf(`${fits}x`)), (e: unknown) => e instanceof FrameError && /more than 1000/.test(e.message));
+  // The default decoder takes what the small one refused.
+  assert.deepEqual(new LineDecoder().push(bytesOf(`${fits}x\n`)), [`${fits}x`]);
 });

@@ -5,8 +5,22 @@
  */
 import { Buffer } from 'node:buffer';
 
-/** Longer lines are a protocol violation: the peer is killed rather than buffered without bound. */
+/**
+ * Longer lines are a protocol violation: the peer is killed rather than buffered without bound. The
+ * default; a server whose messages may be larger passes `frameCapFor(messageSize)` to both ends.
+ */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+/** No frame is allowed past this, whatever the message size: near V8's longest string. */
+export const FRAME_CEILING_BYTES = 512 * 1024 * 1024 - 64 * 1024;
+
+/**
+ * The frame limit that lets a message of `messageSize` bytes reach an agent that asked for the body:
+ * its base64 (4 bytes per 3) plus room for the rest of the payload, never below the default nor
+ * above the ceiling.
+ */
+export function frameCapFor(messageSize: number): number {
+  return Math.min(FRAME_CEILING_BYTES, Math.max(MAX_FRAME_BYTES, Math.ceil(messageSize / 3) * 4 + 1024 * 1024));
+}
 
 const NEWLINE = 0x0a;
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -17,18 +31,28 @@ export class FrameError extends Error {
 
 /** A JSON text that is already serialized (by JSON.stringify) as one frame: the text and a newline. */
 export function frameLine(json: string): string {
+  return frameLineUpTo(json, MAX_FRAME_BYTES);
+}
+
+/** `frameLine` with another limit than the default (no optional parameter: `lines.map(frameLine)` stays safe). */
+export function frameLineUpTo(json: string, maxBytes: number): string {
   // UTF-8 takes at most 3 bytes per UTF-16 code unit, so only long texts need counting.
-  if (json.length * 3 > MAX_FRAME_BYTES && (json.length > MAX_FRAME_BYTES || Buffer.byteLength(json) > MAX_FRAME_BYTES)) {
-    throw new FrameError(`frame of ${Buffer.byteLength(json)} bytes exceeds ${MAX_FRAME_BYTES}`);
+  if (json.length * 3 > maxBytes && (json.length > maxBytes || Buffer.byteLength(json) > maxBytes)) {
+    throw new FrameError(`frame of ${Buffer.byteLength(json)} bytes exceeds ${maxBytes}`);
   }
   return `${json}\n`;
 }
 
 /** One message as a frame. */
 export function encodeFrame(message: unknown): string {
+  return encodeFrameUpTo(message, MAX_FRAME_BYTES);
+}
+
+/** `encodeFrame` with another limit than the default. */
+export function encodeFrameUpTo(message: unknown, maxBytes: number): string {
   const json = JSON.stringify(message);
   if (typeof json !== 'string') throw new FrameError('message does not serialize to JSON');
-  return frameLine(json);
+  return frameLineUpTo(json, maxBytes);
 }
 
 /** A frame's JSON, parsed; a line that is not JSON is a FrameError. */
@@ -42,8 +66,13 @@ export function parseFrame(line: string): unknown {
 
 /** Reassembles lines from arbitrary chunks; throws FrameError on an over-long line or bad UTF-8. */
 export class LineDecoder {
+  readonly #max: number;
   #parts: Uint8Array[] = [];
   #pending = 0;
+
+  constructor(maxBytes = MAX_FRAME_BYTES) {
+    this.#max = maxBytes;
+  }
 
   /** The complete lines in `chunk` (and what came before it), without their newlines. */
   push(chunk: Uint8Array): string[] {
@@ -55,7 +84,7 @@ export class LineDecoder {
     }
     if (start < chunk.length) {
       this.#pending += chunk.length - start;
-      if (this.#pending > MAX_FRAME_BYTES) throw new FrameError(`frame of more than ${MAX_FRAME_BYTES} bytes`);
+      if (this.#pending > this.#max) throw new FrameError(`frame of more than ${this.#max} bytes`);
       // A copy (Buffer#slice would be a view): the caller may reuse its chunk once push returns.
       this.#parts.push(new Uint8Array(chunk.subarray(start)));
     }
@@ -71,7 +100,7 @@ export class LineDecoder {
     let bytes = tail;
     if (this.#parts.length > 0) {
       const length = this.#pending + tail.length;
-      if (length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`);
+      if (length > this.#max) throw new FrameError(`frame of ${length} bytes exceeds ${this.#max}`);
       bytes = new Uint8Array(length);
       let offset = 0;
       for (const part of this.#parts) {
@@ -81,7 +110,7 @@ export class LineDecoder {
       bytes.set(tail, offset);
       this.#parts = [];
       this.#pending = 0;
-    } else if (bytes.length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+    } else if (bytes.length > this.#max) throw new FrameError(`frame of ${bytes.length} bytes exceeds ${this.#max}`);
     try {
       return decoder.decode(bytes);
     } catch (cause) {

@@ -1,6 +1,7 @@
 /**
  * The sandbox host process: serves load/unload/ping/run lines on stdin/stdout with one isolate per
- * agent (Node + isolated-vm only). argv[2] is the black box file the server created (black-box.ts).
+ * agent (Node + isolated-vm only). argv[2] is the black box file the server created (black-box.ts),
+ * argv[3] the longest frame either end accepts.
  */
 import { Buffer } from 'node:buffer';
 import { readSync, writeSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { AgentIsolate } from './agent-isolate.ts';
 import { BlackBoxWriter } from './black-box.ts';
 import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
 import { runChainWith, type CallAgent } from './chain-runner.ts';
-import { encodeFrame, LineDecoder, parseFrame } from './frame-codec.ts';
+import { encodeFrameUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostFrame } from './host-frame-check.ts';
 import { payloadLineFor } from './payload-lines.ts';
 import type { ChainResult, HostFrame, HostMessage, Step } from './protocol.ts';
@@ -21,6 +22,12 @@ if (blackBoxPath === undefined) {
   process.exit(2);
 }
 const blackBox = new BlackBoxWriter(blackBoxPath);
+/** argv[3]: the longest frame either end accepts (the server's `maxFrameBytes`). */
+const maxFrameBytes = process.argv[3] === undefined ? MAX_FRAME_BYTES : Number(process.argv[3]);
+if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes <= 0) {
+  console.error(`sandbox host: usage: host-main.ts <black box file> [max frame bytes]`);
+  process.exit(2);
+}
 
 // stdout carries frames only; anything that logs goes to stderr.
 console.log = console.error;
@@ -44,7 +51,7 @@ function write(text: string): void {
 }
 
 function send(message: HostMessage): void {
-  write(encodeFrame(message));
+  write(encodeFrameUpTo(message, maxFrameBytes));
 }
 
 /** Agents' `ctx.log` lines, as frames; written synchronously, so they precede the chain's answer. */
@@ -200,7 +207,7 @@ function accept(line: string): void {
   if (!serving) void serve();
 }
 
-const decoder = new LineDecoder();
+const decoder = new LineDecoder(maxFrameBytes);
 /** Bytes from stdin (the stream's or a poll's), in order. */
 function take(chunk: Uint8Array): void {
   try {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { SandboxHost } from './sandbox-host.ts';
 import { agentCode } from './conformance-agents.ts';
+import { FrameError, MAX_FRAME_BYTES } from './frame-codec.ts';
 
 const ECHO = agentCode("return { verdict: 'reject', code: 550, enhanced: '5.7.1', text: 'no ' + event.from };");
 const say = (text: string): string => agentCode(`return { verdict: 'reject', code: 550, enhanced: '5.7.1', text: '${text}' };`);
@@ -177,8 +178,8 @@ test('close lets the host answer what it was sent, then deletes the black box', 
   let closed = false;
   try {
     await mustLoad(host, 'busy', busy(200, 'finished'));
-    // The host's last argument is the black box file the server created for it.
-    const blackBox = readFileSync(`/proc/${host.pid as number}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1) ?? '';
+    // One of the host's arguments is the black box file the server created for it.
+    const blackBox = readFileSync(`/proc/${host.pid as number}/cmdline`, 'utf8').split('\0').find((arg) => arg.endsWith('/black-box')) ?? '';
     assert.ok(existsSync(blackBox), `${blackBox} exists while the host runs`);
     const running = host.runChain('onMailFrom', {}, [{ agentId: 'busy', budgetMs: 1000 }]);
     await new Promise((resolve) => setImmediate(resolve));
@@ -218,5 +219,21 @@ test('answers come right whether the server polls the pipe for them or waits in 
     } finally {
       await host.close();
     }
+  }
+});
+
+test('maxFrameBytes reaches both ends: a payload over the default limit crosses to the agent, and one over the given limit is refused before it is sent', async () => {
+  const length = MAX_FRAME_BYTES + 1024 * 1024;
+  const host = new SandboxHost({ onLog: () => {}, maxFrameBytes: length + 1024 * 1024 });
+  await host.start();
+  try {
+    await mustLoad(host, 'measure', agentCode("return { verdict: 'reject', code: 550, enhanced: '5.7.1', text: String(event.body.length) };"), 256);
+    const body = 'b'.repeat(length);
+    const result = await host.runChain('onMailFrom', { body }, [{ agentId: 'measure', budgetMs: 5000, body: true }]);
+    assert.equal(textOf(result), String(length), 'the host decoded a line longer than the default limit');
+    await assert.rejects(host.runChain('onMailFrom', { body: `${body}${'b'.repeat(2 * 1024 * 1024)}` }, [{ agentId: 'measure', budgetMs: 5000, body: true }]), FrameError);
+    assert.equal(textOf(await host.runChain('onMailFrom', { body: 'short' }, [{ agentId: 'measure', budgetMs: 500, body: true }])), '5', 'the host is still there');
+  } finally {
+    await host.close();
   }
 });

@@ -10,7 +10,7 @@ import { clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { runtimeName } from '../platform/runtime-info.ts';
 import { BlackBox } from './black-box.ts';
-import { encodeFrame, frameLine, LineDecoder, parseFrame } from './frame-codec.ts';
+import { encodeFrameUpTo, frameLineUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostMessage } from './host-message-check.ts';
 import { payloadLines } from './payload-lines.ts';
 import type { AgentLoadSpec, AgentLogMessage, BlackBoxRecord, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
@@ -45,6 +45,12 @@ export interface SandboxHostOptions {
    * event loop (default SPIN_WINDOW_US; 0 never polls). Node only: elsewhere the pipe has no fd to poll.
    */
   spinWindowUs?: number;
+  /**
+   * The longest frame either end accepts (default MAX_FRAME_BYTES): `frameCapFor(messageSize)` lets
+   * the largest message the server accepts reach agents that want the body. Longer requests are
+   * refused with a FrameError before anything is sent.
+   */
+  maxFrameBytes?: number;
 }
 
 /** The answer pipe's file descriptor, when this runtime exposes it (Node's pipe handles do). */
@@ -66,11 +72,11 @@ type Op = { type: Request['type']; text: string; deadlineMs: number; agents: num
 type Sent = { op: Op; id: number; dueAt: number };
 
 /** The request as lines for the host's stdin, still without its id; a run carries its payload lines after its own. */
-function encodeRequest(request: Request): string {
-  if (request.type !== 'run') return encodeFrame(request);
+function encodeRequest(request: Request, maxBytes: number): string {
+  if (request.type !== 'run') return encodeFrameUpTo(request, maxBytes);
   const { event, chain, lines } = request;
-  const head = encodeFrame({ type: 'run', event, chain, lines: lines.length });
-  return lines.length === 1 ? head + frameLine(lines[0]) : head + frameLine(lines[0]) + frameLine(lines[1]);
+  const head = encodeFrameUpTo({ type: 'run', event, chain, lines: lines.length }, maxBytes);
+  return lines.length === 1 ? head + frameLineUpTo(lines[0], maxBytes) : head + frameLineUpTo(lines[0], maxBytes) + frameLineUpTo(lines[1], maxBytes);
 }
 
 /** `{"type":…` becomes `{"id":7,"type":…`. */
@@ -109,6 +115,10 @@ export class SandboxHost implements SandboxDriver {
 
   constructor(options: SandboxHostOptions = {}) {
     this.#options = options;
+  }
+
+  get #maxFrameBytes(): number {
+    return this.#options.maxFrameBytes ?? MAX_FRAME_BYTES;
   }
 
   /** Spawns the host and waits for its `ready` frame. */
@@ -189,7 +199,7 @@ export class SandboxHost implements SandboxDriver {
   /** Throws (before anything is queued) when the request cannot be encoded: a payload that is not JSON, or too large. */
   #submit(request: Request, workMs: number): Promise<Ending> {
     if (this.#closing) return Promise.resolve({ died: 'sandbox host closed', killedAtDeadline: false });
-    const text = encodeRequest(request);
+    const text = encodeRequest(request, this.#maxFrameBytes);
     return new Promise((finish) => {
       const agents = request.type === 'run' ? request.chain.length : 0;
       this.#queue.push({ type: request.type, text, deadlineMs: workMs + (this.#options.marginMs ?? 2000), agents, finish });
@@ -346,7 +356,7 @@ export class SandboxHost implements SandboxDriver {
       this.#blackBox ??= BlackBox.create();
       this.#blackBox.clear();
       const command = runtimeName === 'node' ? process.execPath : 'node';
-      const child = spawn(command, ['--no-node-snapshot', '--import', 'tsx', 'runtime/sandbox/host-main.ts', this.#blackBox.path], {
+      const child = spawn(command, ['--no-node-snapshot', '--import', 'tsx', 'runtime/sandbox/host-main.ts', this.#blackBox.path, String(this.#maxFrameBytes)], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '' },
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -362,7 +372,7 @@ export class SandboxHost implements SandboxDriver {
         resolve();
         this.#pump();
       };
-      const answers = { decoder: new LineDecoder(), child };
+      const answers = { decoder: new LineDecoder(this.#maxFrameBytes), child };
       const fd = pipeFd(child.stdout);
       this.#answers = fd === undefined ? undefined : { ...answers, fd };
       child.stdout?.on('data', (chunk: Uint8Array) => this.#receive(answers, chunk));
@@ -423,7 +433,7 @@ export class SandboxHost implements SandboxDriver {
     // agent whose reload crashes the host again is dropped (its next call fails as "agent not loaded").
     const reloads: Op[] = [...this.#agents].map(([agentId, spec]) => ({
       type: 'load',
-      text: encodeRequest({ type: 'load', spec }),
+      text: encodeRequest({ type: 'load', spec }, this.#maxFrameBytes),
       deadlineMs: LOAD_MS * 2 + (this.#options.marginMs ?? 2000),
       agents: 0,
       finish: (ending: Ending) => {
