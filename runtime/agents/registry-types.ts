@@ -4,6 +4,7 @@
  */
 import type { Manifest } from '../../sdk/bundle/manifest.ts';
 import type { AgentKind } from '../../sdk/bundle/event-names.ts';
+import type { SandboxStats } from '../sandbox/protocol.ts';
 
 export type Capability = 'log' | 'kv' | 'dns' | 'fetch';
 export type FailurePolicy = 'open' | 'closed';
@@ -109,6 +110,8 @@ export interface AgentAdmin {
   trustChanged(): Promise<void>;
   /** Which sandbox driver runs agents and what it guarantees (for the API and the banner). */
   driver(): { name: string; guarantees: string[] };
+  /** The sandbox driver's counters (host restarts, polls), when it keeps any. */
+  sandboxStats(): SandboxStats | undefined;
   /** True when unsigned bundles are accepted (development mode, an explicit start flag). */
   readonly devMode: boolean;
 }

@@ -15,7 +15,7 @@ import { formatManifestIssues, ManifestSchema, type Manifest } from '../../sdk/b
 import { openBundle, type TrustLookup } from '../../sdk/bundle/verify-bundle.ts';
 import type { LogFn } from '../log/logger.ts';
 import { writeAtomically } from '../platform/write-atomically.ts';
-import type { ChainLink, ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
+import type { ChainLink, ChainResult, SandboxDriver, SandboxStats } from '../sandbox/protocol.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { Breaker, DEFAULT_BREAKER, type BreakerOptions } from './breaker.ts';
 import { checkUpgrade } from './install-policy.ts';
@@ -135,6 +135,10 @@ export class AgentRegistry implements AgentAdmin {
 
   driver(): { name: string; guarantees: string[] } {
     return { name: this.#options.driverInfo.name, guarantees: [...this.#options.driverInfo.guarantees] };
+  }
+
+  sandboxStats(): SandboxStats | undefined {
+    return this.#options.driver.stats?.();
   }
 
   // ---- what the dispatcher uses ----

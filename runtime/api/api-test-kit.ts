@@ -21,6 +21,8 @@ export interface TestManagement {
   dataDir: string;
   trust: TrustStore;
   registry: AgentRegistry;
+  /** The sandbox host process the registry runs agents in. */
+  driver: SandboxHost;
   stores: ApiStores;
   deps: ManagementDeps;
   logs: { level: LogLevel; event: string; fields: LogFields }[];
@@ -55,6 +57,7 @@ export async function openTestManagement(options: { maxBundleBytes?: number } = 
     dataDir,
     trust,
     registry,
+    driver,
     stores,
     deps,
     logs,

@@ -76,6 +76,15 @@ test('GET /metrics is Prometheus text 0.0.4 with per-agent call, latency, failur
       [`sluice_agent_verdicts_total{${at},verdict="reject"}`]: 2,
     };
     for (const [key, value] of Object.entries(expected)) assert.equal(samples.get(key), value, key);
+    // The sandbox host's counters, exactly as the driver keeps them (no agent ran since the scrape).
+    const sandbox = api.registry.sandboxStats();
+    assert.ok(sandbox !== undefined, 'the host process driver keeps counters');
+    assert.equal(samples.get('sluice_sandbox_host_restarts_total'), 0);
+    for (const result of ['answered', 'empty', 'skipped'] as const) {
+      assert.equal(samples.get(`sluice_sandbox_polls_total{result="${result}"}`), sandbox.polls[result], result);
+    }
+    // Five calls: each was polled for, or skipped while polling paused (the first calls are cold), unless the runtime cannot poll.
+    assert.equal(sandbox.polls.answered + sandbox.polls.empty + sandbox.polls.skipped, api.driver.polling ? 5 : 0);
     assert.equal((await call(api, 'GET', '/metrics', { token: null })).status, 401);
   } finally {
     await api.close();

@@ -1,5 +1,6 @@
 /** Renders the server's and agents' measurements in the Prometheus text exposition format, version 0.0.4 (pure). */
 import type { AgentInfo, AgentStats } from '../agents/registry-types.ts';
+import type { SandboxStats } from '../sandbox/protocol.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -9,6 +10,8 @@ export interface MetricsInput {
   smtpConnections: number;
   queue: { messages: number; bytes: number };
   agents: { info: AgentInfo; stats: AgentStats }[];
+  /** The sandbox driver's counters, when it keeps any (the isolated-vm host process does). */
+  sandbox?: SandboxStats;
 }
 
 type Labels = Record<string, string>;
@@ -53,6 +56,16 @@ export function renderMetrics(input: MetricsInput): string {
   out.family('sluice_smtp_connections', 'gauge', 'Open SMTP connections.', [{ labels: {}, value: input.smtpConnections }]);
   out.family('sluice_queue_messages', 'gauge', 'Messages in the queue.', [{ labels: {}, value: input.queue.messages }]);
   out.family('sluice_queue_bytes', 'gauge', 'Bytes of messages in the queue.', [{ labels: {}, value: input.queue.bytes }]);
+  const sandbox = input.sandbox;
+  if (sandbox !== undefined) {
+    out.family('sluice_sandbox_host_restarts_total', 'counter', 'Times the sandbox host process died and was restarted.', [{ labels: {}, value: sandbox.hostRestarts }]);
+    out.family(
+      'sluice_sandbox_polls_total',
+      'counter',
+      "The server's short polls for the sandbox host's answers: answered, empty (the window passed without one), skipped (polling paused after empty windows).",
+      (['answered', 'empty', 'skipped'] as const).map((result) => ({ labels: { result }, value: sandbox.polls[result] })),
+    );
+  }
 
   const perAgent = (value: (a: { info: AgentInfo; stats: AgentStats }) => number): Sample[] =>
     input.agents.map((a) => ({ labels: { agent: a.info.name }, value: value(a) }));

@@ -64,6 +64,7 @@ export function managementSystemRoutes(source: HealthSource, admin: AgentAdmin, 
           smtpConnections: source.smtp.connections(),
           queue: source.queue(),
           agents,
+          sandbox: admin.sandboxStats(),
         });
         return new Response(body, { status: 200, headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } });
       },

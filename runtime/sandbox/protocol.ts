@@ -143,4 +143,13 @@ export interface SandboxDriver {
   /** Runs the agents in order; never rejects for anything an agent does. */
   runChain(event: string, payload: unknown, chain: ChainLink[]): Promise<ChainResult>;
   close(): Promise<void>;
+  /** Counters for the operator (metrics), from drivers that have any. */
+  stats?(): SandboxStats;
+}
+
+/** What a sandbox driver counts: host process restarts, and the polls for the host's answers (sandbox-host.ts). */
+export interface SandboxStats {
+  hostRestarts: number;
+  /** answered: a poll window read answers; empty: one passed without any; skipped: polling was paused (backing off). */
+  polls: { answered: number; empty: number; skipped: number };
 }

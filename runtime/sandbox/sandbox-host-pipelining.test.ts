@@ -237,3 +237,26 @@ test('maxFrameBytes reaches both ends: a payload over the default limit crosses 
     await host.close();
   }
 });
+
+test('stats count host restarts and the server\'s polls for answers', async () => {
+  // A 200 ms poll window, so that every poll is answered however busy the test machine is.
+  const host = new SandboxHost({ onLog: () => {}, spinWindowUs: 200_000 });
+  await host.start();
+  try {
+    await mustLoad(host, 'echo', ECHO);
+    await mustLoad(host, 'abort', agentCode('new Array(1e8).fill(0); return undefined;'), 8);
+    for (let i = 0; i < 60; i++) await host.runChain('onMailFrom', { from: `s${i}@example.org` }, [{ agentId: 'echo', budgetMs: 500 }]);
+    const before = host.stats();
+    assert.equal(before.hostRestarts, 0);
+    if (host.polling) assert.deepEqual(before.polls, { answered: 60, empty: 0, skipped: 0 });
+    else assert.deepEqual(before.polls, { answered: 0, empty: 0, skipped: 0 }, 'no fd to poll');
+    const crashed = await host.runChain('onMailFrom', {}, [{ agentId: 'abort', budgetMs: 2000 }]);
+    // V8 either aborts the host (a restart) or contains the allocation (a failed step).
+    if (crashed.steps.at(-1)?.outcome === 'crash') {
+      assert.equal(textOf(await host.runChain('onMailFrom', { from: 'after@example.org' }, [{ agentId: 'echo', budgetMs: 500 }])), 'no after@example.org');
+      assert.equal(host.stats().hostRestarts, 1);
+    } else assert.equal(host.stats().hostRestarts, 0);
+  } finally {
+    await host.close();
+  }
+});

@@ -13,7 +13,7 @@ import { BlackBox } from './black-box.ts';
 import { encodeFrameUpTo, frameLineUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostMessage } from './host-message-check.ts';
 import { payloadLines } from './payload-lines.ts';
-import type { AgentLoadSpec, AgentLogMessage, BlackBoxRecord, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, Step } from './protocol.ts';
+import type { AgentLoadSpec, AgentLogMessage, BlackBoxRecord, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, SandboxStats, Step } from './protocol.ts';
 import { AGENT_FAILURE_VERDICT } from './sandbox-verdict.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,8 +41,9 @@ export interface SandboxHostOptions {
   /** Where agents' `ctx.log` lines go (default: `onLog`, as one line each). */
   onAgentLog?: (agentId: string, level: AgentLogMessage['level'], message: string, fields: Record<string, unknown> | undefined) => void;
   /**
-   * Poll the host's answer for up to this many µs after writing a request, before returning to the
-   * event loop (default SPIN_WINDOW_US; 0 never polls). Node only: elsewhere the pipe has no fd to poll.
+   * Poll the host's answer for up to this many µs (plus 25 per agent in flight, up to 1 ms or this
+   * base, whichever is more) after writing a request, before returning to the event loop (default
+   * SPIN_WINDOW_US; 0 never polls). On Node only (see pipeFd).
    */
   spinWindowUs?: number;
   /**
@@ -53,8 +54,13 @@ export interface SandboxHostOptions {
   maxFrameBytes?: number;
 }
 
-/** The answer pipe's file descriptor, when this runtime exposes it (Node's pipe handles do). */
+/**
+ * The answer pipe's file descriptor, on Node (its pipe handles expose it). Deno's compatibility layer
+ * exposes an fd too, but reading it never returns the host's answers (measured: every poll came back
+ * empty), and Bun exposes none; there the server waits in its event loop.
+ */
 function pipeFd(stream: unknown): number | undefined {
+  if (runtimeName !== 'node') return undefined;
   const fd = (stream as { _handle?: { fd?: unknown } } | null)?._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
@@ -112,6 +118,7 @@ export class SandboxHost implements SandboxDriver {
   #spinPause = 0;
   #spinBackoff = SPIN_BACKOFF_FIRST;
   #spinMisses = 0;
+  #stats: SandboxStats = { hostRestarts: 0, polls: { answered: 0, empty: 0, skipped: 0 } };
 
   constructor(options: SandboxHostOptions = {}) {
     this.#options = options;
@@ -146,6 +153,16 @@ export class SandboxHost implements SandboxDriver {
   async unload(agentId: string): Promise<void> {
     await this.#submit({ type: 'unload', agentId }, LOAD_MS);
     this.#agents.delete(agentId);
+  }
+
+  /** True when this server polls the running host's answer pipe (its runtime exposes the pipe's fd, and polling is on). */
+  get polling(): boolean {
+    return this.#answers !== undefined && (this.#options.spinWindowUs ?? SPIN_WINDOW_US) > 0;
+  }
+
+  /** Restarts of the host process and the server's polls for its answers, since this driver started. */
+  stats(): SandboxStats {
+    return { hostRestarts: this.#stats.hostRestarts, polls: { ...this.#stats.polls } };
   }
 
   /** The host process's pid while one is running (for supervision and tests). */
@@ -247,10 +264,12 @@ export class SandboxHost implements SandboxDriver {
       if (sent.op.type !== 'run') return;
       agents += sent.op.agents;
     }
-    const windowUs = Math.min(SPIN_MAX_US, baseUs + agents * SPIN_PER_AGENT_US);
+    // More time for more agents, up to the maximum (or the base, when that was set above it).
+    const windowUs = Math.min(Math.max(SPIN_MAX_US, baseUs), baseUs + agents * SPIN_PER_AGENT_US);
     const answers = this.#answers;
     if (answers === undefined || this.#inflight.length === 0) return;
     if (this.#spinPause > 0) {
+      this.#stats.polls.skipped++;
       this.#spinPause--;
       return;
     }
@@ -274,6 +293,7 @@ export class SandboxHost implements SandboxDriver {
       answered = true;
       this.#receive(answers, buffer.subarray(0, n));
     }
+    this.#stats.polls[answered ? 'answered' : 'empty']++;
     if (answered) {
       this.#spinMisses = 0;
       this.#spinBackoff = SPIN_BACKOFF_FIRST;
@@ -441,6 +461,7 @@ export class SandboxHost implements SandboxDriver {
       },
     }));
     this.#queue.unshift(...reloads, ...behind.map((sent) => sent.op));
+    this.#stats.hostRestarts++;
     this.#spawn().catch((error: unknown) => this.#log(error instanceof Error ? error.message : String(error)));
   }
 
