@@ -4,7 +4,7 @@
  * argv[3] the longest frame either end accepts.
  */
 import { Buffer } from 'node:buffer';
-import { readSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { AgentIsolate } from './agent-isolate.ts';
 import { BlackBoxWriter } from './black-box.ts';
 import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
@@ -12,6 +12,7 @@ import { runChainWith, type CallAgent } from './chain-runner.ts';
 import { encodeFrameUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostFrame } from './host-frame-check.ts';
 import { payloadLineFor } from './payload-lines.ts';
+import { pollPipe, PollBackoff } from './pipe-poll.ts';
 import type { ChainResult, HostFrame, HostMessage, Step } from './protocol.ts';
 
 
@@ -146,43 +147,18 @@ async function serve(): Promise<void> {
  * (most servers, most of the time) almost never polls. stdin is non-blocking (libuv made it so).
  */
 const POLL_WINDOW_MS = 0.1;
-const POLL_BACKOFF_FIRST = 8;
-const POLL_BACKOFF_MAX = 4096;
 const pollBuffer = Buffer.allocUnsafe(64 * 1024);
-let pollPause = 0;
-let pollBackoff = POLL_BACKOFF_FIRST;
-let pollMisses = 0;
+const pollBackoff = new PollBackoff();
 
 /** True when requests were read into the inbox. */
 function pollStdin(): boolean {
-  if (pollPause > 0) {
-    pollPause--;
-    return false;
-  }
-  const until = performance.now() + POLL_WINDOW_MS;
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, pollBuffer, 0, pollBuffer.length, null);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
-      if (performance.now() < until) continue;
-      break;
-    }
-    // End of input: the stream sees it too and ends the host.
-    if (n === 0) return false;
-    take(pollBuffer.subarray(0, n));
-    if (inbox.length > 0) {
-      pollMisses = 0;
-      pollBackoff = POLL_BACKOFF_FIRST;
-      return true;
-    }
-  }
-  if (++pollMisses > 1) {
-    pollPause = pollBackoff;
-    pollBackoff = Math.min(POLL_BACKOFF_MAX, pollBackoff * 2);
-  }
-  return false;
+  if (!pollBackoff.shouldPoll()) return false;
+  pollPipe(0, pollBuffer, POLL_WINDOW_MS, (chunk) => {
+    take(chunk);
+    return inbox.length > 0;
+  });
+  pollBackoff.record(inbox.length > 0);
+  return inbox.length > 0;
 }
 
 /** A run line is followed by its payload lines; the count is needed before the request is checked, or the stream desynchronises. */

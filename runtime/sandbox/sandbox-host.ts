@@ -4,7 +4,6 @@
  */
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
-import { readSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { clearTimeout, setImmediate, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { BlackBox } from './black-box.ts';
 import { encodeFrameUpTo, frameLineUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostMessage } from './host-message-check.ts';
 import { payloadLines } from './payload-lines.ts';
+import { pollPipe, PollBackoff } from './pipe-poll.ts';
 import type { AgentLoadSpec, AgentLogMessage, BlackBoxRecord, ChainLink, ChainResult, HostMessage, LoadResult, SandboxDriver, SandboxStats, Step } from './protocol.ts';
 import { AGENT_FAILURE_VERDICT } from './sandbox-verdict.ts';
 
@@ -29,9 +29,6 @@ export const SPIN_WINDOW_US = 100;
 /** More per agent in the requests in flight, up to the maximum. */
 const SPIN_PER_AGENT_US = 25;
 const SPIN_MAX_US = 1000;
-/** After a second spin in a row that got no answer, spinning pauses for this many writes, doubling up to the maximum. */
-const SPIN_BACKOFF_FIRST = 8;
-const SPIN_BACKOFF_MAX = 4096;
 
 export interface SandboxHostOptions {
   /** Slack over the sum of budgets before a wedged host is killed (default 2000 ms). */
@@ -115,9 +112,7 @@ export class SandboxHost implements SandboxDriver {
   #answers: { fd: number; decoder: LineDecoder; child: ChildProcess } | undefined;
   #spinBuffer: Buffer | undefined;
   /** Writes left before spinning is tried again, and the next pause after a failed spin. */
-  #spinPause = 0;
-  #spinBackoff = SPIN_BACKOFF_FIRST;
-  #spinMisses = 0;
+  #spinBackoff = new PollBackoff();
   #stats: SandboxStats = { hostRestarts: 0, polls: { answered: 0, empty: 0, skipped: 0 } };
 
   constructor(options: SandboxHostOptions = {}) {
@@ -268,40 +263,18 @@ export class SandboxHost implements SandboxDriver {
     const windowUs = Math.min(Math.max(SPIN_MAX_US, baseUs), baseUs + agents * SPIN_PER_AGENT_US);
     const answers = this.#answers;
     if (answers === undefined || this.#inflight.length === 0) return;
-    if (this.#spinPause > 0) {
+    if (!this.#spinBackoff.shouldPoll()) {
       this.#stats.polls.skipped++;
-      this.#spinPause--;
       return;
     }
     this.#spinBuffer ??= Buffer.allocUnsafe(64 * 1024);
-    const buffer = this.#spinBuffer;
-    const until = performance.now() + windowUs / 1000;
-    let answered = false;
-    while (this.#inflight.length > 0 && this.#answers === answers) {
-      let n: number;
-      try {
-        n = readSync(answers.fd, buffer, 0, buffer.length, null);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
-          if (performance.now() >= until) break;
-          continue;
-        }
-        break;
-      }
-      // End of file: the stream sees it too and reports the death.
-      if (n === 0) break;
-      answered = true;
-      this.#receive(answers, buffer.subarray(0, n));
-    }
-    this.#stats.polls[answered ? 'answered' : 'empty']++;
-    if (answered) {
-      this.#spinMisses = 0;
-      this.#spinBackoff = SPIN_BACKOFF_FIRST;
-    } else if (++this.#spinMisses > 1) {
-      // One miss is a hiccup (the host's GC, a descheduled vCPU); misses in a row are slow agents.
-      this.#spinPause = this.#spinBackoff;
-      this.#spinBackoff = Math.min(SPIN_BACKOFF_MAX, this.#spinBackoff * 2);
-    }
+    const chunks = pollPipe(answers.fd, this.#spinBuffer, windowUs / 1000, (chunk) => {
+      this.#receive(answers, chunk);
+      // Everything answered, or the host died meanwhile (a bad frame kills it).
+      return this.#inflight.length === 0 || this.#answers !== answers;
+    });
+    this.#stats.polls[chunks > 0 ? 'answered' : 'empty']++;
+    this.#spinBackoff.record(chunks > 0);
   }
 
   /** Bytes from the host's stdout (the stream's or the spin's): frames, in order. A bad frame kills the host. */
