@@ -16,7 +16,6 @@ export class CrashMarks {
   #handle: FileHandle | undefined;
   #size = 0;
   #open = 0;
-  #chain: Promise<void> = Promise.resolve();
 
   constructor(file: string) {
     this.#file = file;
@@ -50,38 +49,37 @@ export class CrashMarks {
     this.#size = 0;
   }
 
-  begin(ids: readonly string[]): Promise<void> {
+  /** Marks `ids` as being categorized; throws when the write fails. */
+  begin(ids: readonly string[]): void {
     this.#open += ids.length;
-    return this.#append('+', ids);
+    this.#append('+', ids);
   }
 
-  end(ids: readonly string[]): Promise<void> {
+  /** `ids` are categorized; throws when the write fails. */
+  end(ids: readonly string[]): void {
     this.#open -= ids.length;
-    return this.#append('-', ids);
+    this.#append('-', ids);
   }
 
   async close(): Promise<void> {
-    await this.#chain;
     await this.#handle?.close();
     this.#handle = undefined;
   }
 
-  /** Writes go one after another, so the file never interleaves them. */
-  #append(sign: '+' | '-', ids: readonly string[]): Promise<void> {
-    const next = this.#chain.then(async () => {
-      const handle = this.#handle;
-      if (handle === undefined || ids.length === 0) return;
-      const bytes = Buffer.from(ids.map((id) => `${sign}${id}\n`).join(''), 'latin1');
-      // Synchronous, into the page cache: an asynchronous write costs the event loop more (waking a
-      // thread-pool thread) than the write itself, twice per categorized batch.
-      for (let done = 0; done < bytes.length; ) done += writeSync(handle.fd, bytes, done, bytes.length - done, this.#size + done);
-      this.#size += bytes.length;
-      if (this.#open === 0 && this.#size > COMPACT_BYTES) {
-        ftruncateSync(handle.fd, 0);
-        this.#size = 0;
-      }
-    });
-    this.#chain = next.catch(() => {});
-    return next;
+  /**
+   * Synchronous, into the page cache: an asynchronous write costs the event loop more (waking a
+   * thread-pool thread) than the write itself, twice per categorized batch. Being synchronous, writes
+   * never interleave.
+   */
+  #append(sign: '+' | '-', ids: readonly string[]): void {
+    const handle = this.#handle;
+    if (handle === undefined || ids.length === 0) return;
+    const bytes = Buffer.from(ids.map((id) => `${sign}${id}\n`).join(''), 'latin1');
+    for (let done = 0; done < bytes.length; ) done += writeSync(handle.fd, bytes, done, bytes.length - done, this.#size + done);
+    this.#size += bytes.length;
+    if (this.#open === 0 && this.#size > COMPACT_BYTES) {
+      ftruncateSync(handle.fd, 0);
+      this.#size = 0;
+    }
   }
 }

@@ -269,13 +269,13 @@ export class QueueRunner {
     const rest = claims.filter((c) => c.state.stage === 'categorized');
     const out: (Prepared | null)[] = [];
     const ids = fresh.map((c) => c.envelope.id);
-    await this.#o.marks.begin(ids);
+    this.#o.marks.begin(ids);
     out.push(...(await Promise.all([...fresh, ...rest].map((claim) => this.#prepare(claim, now)))));
-    await this.#o.marks.end(ids);
+    this.#o.marks.end(ids);
     for (const claim of suspects) {
-      await this.#o.marks.begin([claim.envelope.id]);
+      this.#o.marks.begin([claim.envelope.id]);
       out.push(await this.#prepare(claim, now));
-      await this.#o.marks.end([claim.envelope.id]);
+      this.#o.marks.end([claim.envelope.id]);
     }
     return out.filter((p): p is Prepared => p !== null);
   }
