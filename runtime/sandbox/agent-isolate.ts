@@ -122,16 +122,9 @@ export class AgentIsolate {
       this.capabilities.endEvent();
       return typeof out === 'string' ? decodeRunnerOutput(out) : (out as RawOutcome);
     }
-    return this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs).then(
-      (finished) => {
-        this.capabilities.endEvent();
-        return typeof finished === 'string' ? decodeRunnerOutput(finished) : finished;
-      },
-      (error: unknown) => {
-        this.capabilities.endEvent();
-        throw error;
-      },
-    );
+    return this.#finish(Math.max(1, Math.floor(budgetMs - (performance.now() - started))), budgetMs)
+      .finally(() => this.capabilities.endEvent())
+      .then((finished) => (typeof finished === 'string' ? decodeRunnerOutput(finished) : finished));
   }
 
   /** Awaits a handler's promise inside the isolate; a host-side deadline abandons one that never settles. */
