@@ -5,13 +5,10 @@
  */
 import * as v from 'valibot';
 import {
-  BodySchema,
   DeliveryResultSchema,
   DisconnectSchema,
-  HeaderEditSchema,
   ReceiveVerdictSchema,
   RecipientAckSchema,
-  RecipientEditSchema,
   RejectSchema,
   RoutingVerdictSchema,
   TempfailSchema,
@@ -20,19 +17,15 @@ import {
 } from '../../sdk/verdict-schema.ts';
 import { DELIVERY_EVENTS, ROUTING_EVENTS } from '../../sdk/bundle/event-names.ts';
 
-const [, ...ROUTING_TERMINALS] = RoutingVerdictSchema.options;
+// The routing continue (header, recipient and body edits) is the widest: it stands for every kind's.
+const [ROUTING_CONTINUE, ...ROUTING_TERMINALS] = RoutingVerdictSchema.options;
 
 /** A delivery agent's per-recipient answers for one mail item, as a chain verdict. */
 export const AckSchema = v.object({ verdict: v.literal('ack'), recipients: v.array(RecipientAckSchema) });
 
 /** Every verdict a chain may end with, whatever the kind: what crosses the host boundary. */
 export const SandboxVerdictSchema = v.variant('verdict', [
-  v.object({
-    verdict: v.literal('continue'),
-    headers: v.optional(v.pipe(v.array(HeaderEditSchema), v.maxLength(64))),
-    recipients: v.optional(v.pipe(v.array(RecipientEditSchema), v.maxLength(1000))),
-    body: v.optional(BodySchema),
-  }),
+  ROUTING_CONTINUE,
   RejectSchema,
   TempfailSchema,
   DisconnectSchema,
