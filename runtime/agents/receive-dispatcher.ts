@@ -5,7 +5,7 @@
  */
 import type { ReceiveEvents } from '../../sdk/event-payloads.ts';
 import type { LogFn } from '../log/logger.ts';
-import { FrameError } from '../sandbox/frame-codec.ts';
+import { isFrameError } from '../sandbox/frame-codec.ts';
 import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
 import { AGENT_FAILURE_VERDICT, isReceiveVerdict } from '../sandbox/sandbox-verdict.ts';
 import type { PolicyDecision, ReceiveEventName, ReceivePolicy } from '../smtp/session-types.ts';
@@ -42,7 +42,7 @@ export class ReceiveDispatcher implements ReceivePolicy {
     // retrying cannot change that, so the message is refused for good rather than tempfailed forever.
     let result: ChainResult;
     try {
-      result = await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, (error) => error instanceof FrameError);
+      result = await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, isFrameError);
     } catch (error) {
       this.#log('warn', 'agent.payload.too-large', { event, agents: members.map((m) => m.name), error: String((error as Error)?.message ?? error) });
       return TOO_LARGE;

@@ -11,7 +11,7 @@ import { runRecorded, type ChainSource } from '../agents/run-recorded.ts';
 import type { ChainMember } from '../agents/registry.ts';
 import type { LogFn } from '../log/logger.ts';
 import { parseHeaders } from '../message/headers.ts';
-import { FrameError } from '../sandbox/frame-codec.ts';
+import { isFrameError } from '../sandbox/frame-codec.ts';
 import type { ChainResult, SandboxDriver } from '../sandbox/protocol.ts';
 import { AGENT_FAILURE_VERDICT } from '../sandbox/sandbox-verdict.ts';
 import type { Envelope } from '../spool/envelope.ts';
@@ -159,7 +159,7 @@ export class AgentConnector implements Connector {
    */
   async #run(event: DeliveryEvent, members: ChainMember[], payload: unknown): Promise<ChainResult | typeof TOO_LARGE> {
     try {
-      return await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, (error) => error instanceof FrameError);
+      return await runRecorded(this.#chains, this.#driver, this.#log, event, payload, members, isFrameError);
     } catch {
       return TOO_LARGE;
     }

@@ -29,6 +29,11 @@ export class FrameError extends Error {
   readonly code = 'SANDBOX_FRAME';
 }
 
+/** For callers that treat a payload too large to frame apart from other driver failures (runRecorded's passThrough). */
+export function isFrameError(error: unknown): error is FrameError {
+  return error instanceof FrameError;
+}
+
 /** A JSON text that is already serialized (by JSON.stringify) as one frame: the text and a newline. */
 export function frameLine(json: string): string {
   return frameLineUpTo(json, MAX_FRAME_BYTES);
