@@ -1,6 +1,6 @@
 /** One agent in its own isolated-vm isolate: hardened context, compile from a string, one bounded call per event (Node only). */
 import ivm from 'isolated-vm';
-import { BRIDGE_GLOBAL, CONTEXT_PRELUDE, type AgentCapabilities } from './capabilities.ts';
+import { BRIDGE_GLOBAL, type AgentCapabilities } from './capabilities.ts';
 import type { RawOutcome } from './chain-runner.ts';
 import { CHECK_AGENT, decodeRunnerOutput, RESULT_CAP_CHARS, RUNNER } from './runner-source.ts';
 

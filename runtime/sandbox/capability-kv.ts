@@ -56,7 +56,6 @@ function checkKey(op: string, key: string): void {
 export class KvStore {
   readonly file: string;
   readonly quotaBytes: number;
-  #dir: string;
   #now: () => number;
   #entries = new Map<string, Entry>();
   #liveBytes = 0;
@@ -66,7 +65,6 @@ export class KvStore {
   #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(dir: string, options: KvStoreOptions) {
-    this.#dir = dir;
     this.file = path.join(dir, KV_FILE);
     this.quotaBytes = options.quotaBytes ?? KV_LIMITS.storeBytes;
     this.#now = options.now ?? Date.now;

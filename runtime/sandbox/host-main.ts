@@ -11,9 +11,8 @@ import { AgentCapabilities, type AgentLogSink } from './capabilities.ts';
 import { runChainWith, type CallAgent } from './chain-runner.ts';
 import { encodeFrameUpTo, LineDecoder, MAX_FRAME_BYTES, parseFrame } from './frame-codec.ts';
 import { parseHostFrame } from './host-frame-check.ts';
-import { payloadLineFor } from './payload-lines.ts';
 import { pollPipe, PollBackoff } from './pipe-poll.ts';
-import type { ChainResult, HostFrame, HostMessage, Step } from './protocol.ts';
+import type { ChainResult, HostFrame, HostMessage } from './protocol.ts';
 
 
 const agents = new Map<string, AgentIsolate>();
